@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/defines.hpp"
+
+namespace ferroc {
+
+/// The memory shared by every thread of one allocator: arenas reserved from
+/// the base and split into segment-sized slots, claimed and released through
+/// an atomic bitmap, plus the segments that dead heaps abandoned.
+///
+/// Thread-safe and lock-free (the base itself is called rarely: once per
+/// arena and per very large block). Create it before, and destroy it after,
+/// every Context that uses it: destroying it returns all its memory to the
+/// base, live blocks included.
+template <BaseAlloc B> class Arenas {
+  using BaseHandle = std::conditional_t<detail::held_by_reference<B>, B*, B>;
+
+public:
+  /// Memory of a slot just claimed reads as zero: fresh from a zeroing base,
+  /// or decommitted (with zeroing) when it was released.
+  static constexpr bool slots_are_zero = [] {
+    if constexpr (DecommitBase<B>)
+      return B::is_zeroed && B::decommit_zeroes;
+    else
+      return false;
+  }();
+
+  explicit Arenas(B base) noexcept requires(!detail::held_by_reference<B>)
+      : base_(std::move(base)) {}
+  explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>) : base_(&base) {}
+
+  Arenas(Arenas const&) = delete;
+  Arenas& operator=(Arenas const&) = delete;
+
+  ~Arenas() {
+    std::size_t const count =
+        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+    for (std::size_t i = 0; i < count; ++i) {
+      // acquire: pairs with the release that published the arena.
+      if (std::byte* start = arenas_[i].xstart.load(std::memory_order_acquire))
+        base().deallocate(start, arenas_[i].chunk_size);
+    }
+  }
+
+  B& base() noexcept {
+    if constexpr (detail::held_by_reference<B>)
+      return *base_;
+    else
+      return base_;
+  }
+
+  /// Frees a block without any Heap, from any thread (defined with the heap
+  /// layer, in ferroc/heap/heap.hpp).
+  void deallocate(void* p) noexcept;
+
+  /// Segments currently claimed from the arenas or the base, abandoned ones included.
+  std::size_t segments_in_use() const noexcept {
+    // relaxed: a statistic.
+    return segments_in_use_.load(std::memory_order_relaxed);
+  }
+
+  /// Segments of dead heaps that wait to be reclaimed.
+  std::size_t abandoned_segments() const noexcept {
+    // relaxed: a statistic.
+    return abandoned_count_.load(std::memory_order_relaxed);
+  }
+
+  // ---- for the heap layer -------------------------------------------------
+
+  struct Claim {
+    std::byte* start = nullptr; // first slot, aligned to the segment size
+    std::uint32_t arena = 0;
+    std::uint32_t slot = 0;
+  };
+
+  /// Claims `count` (1..arena_slots) contiguous free slots; start is null on failure.
+  Claim claim(std::size_t count) noexcept {
+    if (count == 0 || count > detail::arena_slots)
+      return {};
+    // A few rounds: an arena we add can be taken by other threads before we
+    // get to it; when the base is exhausted, look once more for slots that
+    // were released meanwhile.
+    for (int attempt = 0;; ++attempt) {
+      if (Claim c = claim_any(count); c.start != nullptr)
+        return c;
+      if (attempt == 3 || !add_arena(count))
+        return claim_any(count);
+    }
+  }
+
+  /// Gives `count` slots back; their memory is decommitted first, so an
+  /// idle arena holds no physical memory.
+  void release(std::uint32_t arena, std::uint32_t slot, std::uint32_t count) noexcept {
+    Arena& a = arenas_[arena];
+    std::byte* start = a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
+    if constexpr (DecommitBase<B>)
+      base().decommit(start, count * detail::segment_size);
+    // release: the decommit and every write to the slots happen before a
+    // claimer's acquire sees them free.
+    a.xin_use.fetch_and(~run_mask(slot, count), std::memory_order_release);
+    segments_in_use_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+  }
+
+  /// A chunk straight from the base, for blocks larger than an arena.
+  void* allocate_dedicated(std::size_t size, std::size_t align) noexcept {
+    void* p = base().allocate(size, align);
+    // relaxed: a statistic.
+    if (p != nullptr)
+      segments_in_use_.fetch_add(1, std::memory_order_relaxed);
+    return p;
+  }
+  void deallocate_dedicated(void* p, std::size_t size) noexcept {
+    base().deallocate(p, size);
+    segments_in_use_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+  }
+
+  /// Puts a one-slot segment whose owner died up for reclaim.
+  void abandon(std::uint32_t arena, std::uint32_t slot) noexcept {
+    abandoned_count_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
+    // release: the segment's header and pages, as the dying owner left them,
+    // are visible to whoever clears this bit with acquire.
+    arenas_[arena].xabandoned.fetch_or(std::uint64_t{1} << slot, std::memory_order_release);
+  }
+
+  /// Takes ownership of one abandoned segment, visiting at most `budget`
+  /// candidates; returns its start or nullptr.
+  void* reclaim(std::size_t budget) noexcept {
+    std::size_t const n =
+        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+    for (std::size_t k = 0; k < n && budget != 0; ++k) {
+      Arena& a = arenas_[k];
+      // relaxed: only a hint; the fetch_and below decides.
+      std::uint64_t bits = a.xabandoned.load(std::memory_order_relaxed);
+      while (bits != 0 && budget != 0) {
+        --budget;
+        auto const slot = static_cast<std::uint32_t>(std::countr_zero(bits));
+        std::uint64_t const bit = std::uint64_t{1} << slot;
+        // acquire: pairs with abandon()'s release; clearing the bit is what
+        // makes us the owner, so only one thread wins it.
+        std::uint64_t const old = a.xabandoned.fetch_and(~bit, std::memory_order_acquire);
+        if (old & bit) {
+          abandoned_count_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+          return a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
+        }
+        bits = old & ~bit;
+      }
+    }
+    return nullptr;
+  }
+
+private:
+  struct Arena {
+    std::atomic<std::byte*> xstart{nullptr}; // published last
+    std::size_t chunk_size = 0;
+    std::size_t slots = 0;
+    std::atomic<std::uint64_t> xin_use{0};
+    std::atomic<std::uint64_t> xabandoned{0};
+  };
+
+  static constexpr std::uint64_t run_mask(std::size_t slot, std::size_t count) noexcept {
+    std::uint64_t const ones = count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
+    return ones << slot;
+  }
+
+  Claim claim_any(std::size_t count) noexcept {
+    // acquire: arenas counted here have their index claimed; claim_in checks xstart.
+    std::size_t const n =
+        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (Claim c = claim_in(k, count); c.start != nullptr)
+        return c;
+    }
+    return {};
+  }
+
+  Claim claim_in(std::size_t k, std::size_t count) noexcept {
+    Arena& a = arenas_[k];
+    // acquire: the arena's fields were written before xstart was published.
+    std::byte* start = a.xstart.load(std::memory_order_acquire);
+    if (start == nullptr || count > a.slots)
+      return {};
+    // relaxed: the CAS below re-validates.
+    std::uint64_t word = a.xin_use.load(std::memory_order_relaxed);
+    for (;;) {
+      if (word == ~std::uint64_t{0})
+        return {};
+      std::size_t slot = find_run(word, count, a.slots);
+      if (slot == a.slots)
+        return {};
+      std::uint64_t const mask = run_mask(slot, count);
+      // acquire: see the releasing thread's decommit and writes (pairs with release()).
+      if (a.xin_use.compare_exchange_weak(word, word | mask, std::memory_order_acquire,
+                                          std::memory_order_relaxed)) {
+        segments_in_use_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
+        return {start + slot * detail::segment_size, static_cast<std::uint32_t>(k),
+                static_cast<std::uint32_t>(slot)};
+      }
+    }
+  }
+
+  // First run of `count` zero bits in `word` below `limit`, or `limit`.
+  static std::size_t find_run(std::uint64_t word, std::size_t count, std::size_t limit) noexcept {
+    std::uint64_t const ones = run_mask(0, count);
+    for (std::size_t slot = 0; slot + count <= limit;) {
+      std::uint64_t const taken = word & (ones << slot);
+      if (taken == 0)
+        return slot;
+      // Skip past the highest taken bit inside the window.
+      slot = static_cast<std::size_t>(63 - std::countl_zero(taken)) + 1;
+    }
+    return limit;
+  }
+
+  // Reserves one more arena (halving the size down to what `count` needs
+  // when the base cannot give a full one, e.g. under an address-space limit
+  // or on a small static region). Returns false when none could be added.
+  bool add_arena(std::size_t count) noexcept {
+    std::size_t size = detail::arena_size;
+    std::size_t const min_size = count * detail::segment_size;
+    void* chunk = nullptr;
+    for (; size >= min_size; size /= 2) {
+      chunk = base().allocate(size, detail::segment_size);
+      if (chunk != nullptr)
+        break;
+    }
+    if (chunk == nullptr)
+      return false;
+    // relaxed: the index is only ours; publication happens through xstart.
+    std::size_t const k = arena_count_.fetch_add(1, std::memory_order_relaxed);
+    if (k >= detail::max_arenas) {
+      base().deallocate(chunk, size);
+      return false;
+    }
+    Arena& a = arenas_[k];
+    a.chunk_size = size;
+    a.slots = size / detail::segment_size;
+    a.xin_use.store(a.slots == 64 ? 0 : ~run_mask(0, a.slots), std::memory_order_relaxed);
+    // release: the fields above are visible to whoever loads xstart with acquire.
+    a.xstart.store(static_cast<std::byte*>(chunk), std::memory_order_release);
+    return true;
+  }
+
+  BaseHandle base_;
+  std::atomic<std::size_t> arena_count_{0};
+  std::atomic<std::size_t> segments_in_use_{0};
+  std::atomic<std::size_t> abandoned_count_{0};
+  Arena arenas_[detail::max_arenas];
+};
+
+template <BaseAlloc B>
+requires(!detail::held_by_reference<B>) Arenas(B)
+->Arenas<B>;
+template <BaseAlloc B>
+requires(detail::held_by_reference<B>) Arenas(B&)
+->Arenas<B>;
+
+} // namespace ferroc

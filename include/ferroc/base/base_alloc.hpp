@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <type_traits>
+
+namespace ferroc {
+
+/// What the arenas need from the place raw memory comes from.
+///
+/// - `B::is_zeroed`: memory fresh from `allocate` reads as zero (lets
+///   `allocate_zeroed` skip a memset on fresh pages).
+/// - `allocate(size, align)`: a chunk of at least `size` bytes aligned to
+///   `align` (a power of two, usually the segment size), or nullptr. Called
+///   from any thread, rarely (once per arena or huge block).
+/// - `deallocate(p, size)`: give back a chunk exactly as it was handed out.
+template <class B>
+concept BaseAlloc = requires(B& base, void* p, std::size_t size, std::size_t align) {
+  {std::bool_constant<B::is_zeroed>{}};
+  { base.allocate(size, align) }
+  noexcept->std::same_as<void*>;
+  { base.deallocate(p, size) }
+  noexcept->std::same_as<void>;
+};
+
+/// Optional capability: hand the physical memory of a range back while the
+/// range stays reserved. `B::decommit_zeroes` says whether it then reads as
+/// zero again (true for `MADV_DONTNEED` on private anonymous memory).
+template <class B>
+concept DecommitBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t size) {
+  {std::bool_constant<B::decommit_zeroes>{}};
+  { base.decommit(p, size) }
+  noexcept->std::same_as<void>;
+};
+
+namespace detail {
+
+/// A base that owns its memory (it cannot be copied, like `Static<N>`) is
+/// used by reference; a handle-like base (`MmapAlloc`) is held by value.
+template <class B> inline constexpr bool held_by_reference = !std::is_copy_constructible_v<B>;
+
+} // namespace detail
+} // namespace ferroc

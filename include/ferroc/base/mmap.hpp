@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <sys/mman.h>
+
+#include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/config.hpp"
+
+namespace ferroc {
+
+/// Virtual memory from the OS (POSIX `mmap`). Chunks are reserved, not
+/// populated: the kernel backs a page on first touch, and `decommit` gives it
+/// back with `MADV_DONTNEED` while the range stays mapped.
+struct MmapAlloc {
+  static constexpr bool is_zeroed = true;
+  static constexpr bool decommit_zeroes = true;
+
+  void* allocate(std::size_t size, std::size_t align) noexcept {
+    size = detail::align_up(size, detail::os_page_size);
+    if (size == 0)
+      return nullptr;
+    if (align <= detail::os_page_size)
+      return map(size);
+    // Over-map by the alignment, then trim both ends: only the aligned
+    // middle stays mapped, so nothing is wasted but address space briefly.
+    std::size_t const padded = size + align;
+    if (padded < size)
+      return nullptr;
+    auto* raw = static_cast<std::byte*>(map(padded));
+    if (raw == nullptr)
+      return nullptr;
+    auto const addr = reinterpret_cast<std::uintptr_t>(raw);
+    auto const aligned = (addr + align - 1) & ~(std::uintptr_t{align} - 1);
+    std::size_t const front = aligned - addr;
+    std::size_t const back = padded - front - size;
+    if (front != 0)
+      ::munmap(raw, front);
+    if (back != 0)
+      ::munmap(raw + front + size, back);
+    return raw + front;
+  }
+
+  void deallocate(void* p, std::size_t size) noexcept {
+    ::munmap(p, detail::align_up(size, detail::os_page_size));
+  }
+
+  void decommit(void* p, std::size_t size) noexcept { ::madvise(p, size, MADV_DONTNEED); }
+
+  friend bool operator==(MmapAlloc, MmapAlloc) noexcept { return true; }
+
+private:
+  static void* map(std::size_t size) noexcept {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+  }
+};
+
+static_assert(BaseAlloc<MmapAlloc>);
+static_assert(DecommitBase<MmapAlloc>);
+
+} // namespace ferroc

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+// One place for compiler attributes, so the rest of the library names what it
+// wants ("keep this out of the fast path") instead of how a compiler spells it.
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FERROC_INLINE inline __attribute__((always_inline))
+#define FERROC_NOINLINE __attribute__((noinline))
+#define FERROC_COLD __attribute__((cold, noinline))
+#define FERROC_MALLOC_ATTR __attribute__((malloc))
+#define FERROC_EXPECT(x, v) __builtin_expect(!!(x), (v))
+#else
+#define FERROC_INLINE inline
+#define FERROC_NOINLINE
+#define FERROC_COLD
+#define FERROC_MALLOC_ATTR
+#define FERROC_EXPECT(x, v) (x)
+#endif
+
+#define FERROC_LIKELY(x) FERROC_EXPECT(x, 1)
+#define FERROC_UNLIKELY(x) FERROC_EXPECT(x, 0)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define FERROC_SPIN_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define FERROC_SPIN_PAUSE() __asm__ __volatile__("yield")
+#else
+#define FERROC_SPIN_PAUSE() ((void)0)
+#endif

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "ferroc/arena/arenas.hpp"
+#include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/heap/page.hpp"
+#include "ferroc/heap/segment.hpp"
+
+namespace ferroc {
+
+template <BaseAlloc B> class Heap;
+
+namespace detail {
+
+/// Gives a segment's memory back to where it came from (arena slots or a
+/// dedicated base chunk). Any thread may call it for a huge segment.
+template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* seg) noexcept {
+  SegmentSource const src = seg->source;
+  if (src.arena == SegmentSource::dedicated)
+    arenas.deallocate_dedicated(src.chunk, src.chunk_size);
+  else
+    arenas.release(src.arena, src.slot, src.slot_count);
+}
+
+} // namespace detail
+
+/// The per-thread owner of segments: it claims them from the Arenas, hands
+/// their free pages to its Heap, and gives empty ones back. It also keeps the
+/// list on which other threads return blocks of full pages (it outlives any
+/// move of the Heap, so pages can point at it).
+///
+/// One per thread, not thread-safe, not copyable or movable. At most one
+/// Heap uses a Context at a time; destroy the Heap first.
+template <BaseAlloc B> class Context {
+public:
+  explicit Context(Arenas<B>& arenas) noexcept : arenas_(&arenas) {}
+  Context(Context const&) = delete;
+  Context& operator=(Context const&) = delete;
+  ~Context() = default;
+
+  Arenas<B>& arenas() const noexcept { return *arenas_; }
+
+private:
+  friend class Heap<B>;
+  using Segment = detail::Segment;
+  using Page = detail::Page;
+  using PageKind = detail::PageKind;
+
+  struct SegmentList {
+    Segment* first = nullptr;
+  };
+
+  static std::size_t kind_index(PageKind kind) noexcept { return static_cast<std::size_t>(kind); }
+
+  // A free page of `kind` in a segment we own, marked in use; or nullptr.
+  Page* take_free_page(PageKind kind) noexcept {
+    Segment* seg = avail_[kind_index(kind)].first;
+    if (seg == nullptr)
+      return nullptr;
+    auto const i = static_cast<std::uint32_t>(std::countr_zero(seg->free_mask));
+    seg->free_mask &= ~(std::uint64_t{1} << i);
+    ++seg->used_pages;
+    if (seg->free_mask == 0)
+      avail_remove(seg);
+    Page* pg = &seg->pages[i];
+    pg->in_use = true;
+    return pg;
+  }
+
+  // Takes the first page of a new segment for `kind`: an empty one we kept,
+  // or a fresh claim from the arenas.
+  Page* take_page_from_new_segment(PageKind kind) noexcept {
+    Segment* seg = nullptr;
+    if (Segment* cached = empty_.first) {
+      empty_.first = cached->next;
+      --empty_count_;
+      // Its pages held blocks before: not known to be zero any more.
+      seg = detail::segment_init(cached, kind, arenas_, cached->source, false);
+    } else {
+      typename Arenas<B>::Claim const claim = arenas_->claim(1);
+      if (claim.start == nullptr)
+        return nullptr;
+      detail::SegmentSource const src{claim.arena, claim.slot, 1, nullptr, 0};
+      seg = detail::segment_init(claim.start, kind, arenas_, src, Arenas<B>::slots_are_zero);
+    }
+    // relaxed: only this thread compares against its own address; others
+    // see "not mine" either way.
+    seg->xowner.store(this, std::memory_order_relaxed);
+    adopt_segment(seg);
+    return take_free_page(kind);
+  }
+
+  // Empty segments kept for reuse (any page kind) instead of going back to
+  // the arenas at once: a program that fills and empties a few segments
+  // in a loop would otherwise pay a decommit and page faults every round.
+  static constexpr std::size_t max_empty_segments = 2;
+
+  void keep_or_release_empty(Segment* seg) noexcept {
+    unlink(seg);
+    if (empty_count_ >= max_empty_segments) {
+      detail::release_segment_memory(*arenas_, seg);
+      return;
+    }
+    seg->next = empty_.first;
+    empty_.first = seg;
+    ++empty_count_;
+  }
+
+  void release_empty_segments() noexcept {
+    while (Segment* seg = empty_.first) {
+      empty_.first = seg->next;
+      detail::release_segment_memory(*arenas_, seg);
+    }
+    empty_count_ = 0;
+  }
+
+  // Returns a page to its segment; gives the segment back to the arenas
+  // when that was its last used page. Returns true if the segment is gone.
+  bool free_page(Page* pg) noexcept {
+    Segment* seg = detail::segment_of(pg);
+    auto const i = static_cast<std::uint32_t>(pg - seg->pages);
+    pg->in_use = false;
+    pg->next = pg->prev = nullptr;
+    seg->free_mask |= std::uint64_t{1} << i;
+    --seg->used_pages;
+    if (seg->used_pages == 0) {
+      keep_or_release_empty(seg);
+      return true;
+    }
+    if (!seg->in_avail)
+      avail_push(seg);
+    return false;
+  }
+
+  // Takes ownership of one abandoned segment, or nullptr.
+  Segment* reclaim_segment() noexcept {
+    if (arenas_->abandoned_segments() == 0)
+      return nullptr;
+    void* mem = arenas_->reclaim(detail::reclaim_visits);
+    if (mem == nullptr)
+      return nullptr;
+    auto* seg = static_cast<Segment*>(mem);
+    // relaxed: see take_page_from_new_segment.
+    seg->xowner.store(this, std::memory_order_relaxed);
+    adopt_segment(seg);
+    return seg;
+  }
+
+  // Puts every segment up for reclaim; the Heap has left only used pages.
+  void abandon_all() noexcept {
+    release_empty_segments();
+    while (Segment* seg = all_.first) {
+      unlink(seg);
+      // relaxed: publication to the reclaimer is by abandon()'s release.
+      seg->xowner.store(nullptr, std::memory_order_relaxed);
+      arenas_->abandon(seg->source.arena, seg->source.slot);
+    }
+  }
+
+  // Hands the physical memory of free pages back to the base, and empty
+  // segments back to the arenas.
+  void decommit_free_pages() noexcept {
+    release_empty_segments();
+    if constexpr (DecommitBase<B>) {
+      for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
+        for (std::uint64_t m = seg->free_mask; m != 0; m &= m - 1) {
+          Page& pg = seg->pages[std::countr_zero(m)];
+          if (pg.mem_is_zero)
+            continue;
+          // Page 0's area starts on an OS page already (segment_header_size).
+          arenas_->base().decommit(pg.area, pg.area_size);
+          pg.mem_is_zero = B::decommit_zeroes;
+        }
+      }
+    }
+  }
+
+  void adopt_segment(Segment* seg) noexcept {
+    seg->prev = nullptr;
+    seg->next = all_.first;
+    if (all_.first != nullptr)
+      all_.first->prev = seg;
+    all_.first = seg;
+    seg->in_avail = false;
+    if (seg->free_mask != 0)
+      avail_push(seg);
+  }
+
+  void unlink(Segment* seg) noexcept {
+    if (seg->in_avail)
+      avail_remove(seg);
+    if (seg->prev != nullptr)
+      seg->prev->next = seg->next;
+    else
+      all_.first = seg->next;
+    if (seg->next != nullptr)
+      seg->next->prev = seg->prev;
+    seg->next = seg->prev = nullptr;
+  }
+
+  void avail_push(Segment* seg) noexcept {
+    SegmentList& list = avail_[kind_index(seg->kind)];
+    seg->avail_prev = nullptr;
+    seg->avail_next = list.first;
+    if (list.first != nullptr)
+      list.first->avail_prev = seg;
+    list.first = seg;
+    seg->in_avail = true;
+  }
+
+  void avail_remove(Segment* seg) noexcept {
+    SegmentList& list = avail_[kind_index(seg->kind)];
+    if (seg->avail_prev != nullptr)
+      seg->avail_prev->avail_next = seg->avail_next;
+    else
+      list.first = seg->avail_next;
+    if (seg->avail_next != nullptr)
+      seg->avail_next->avail_prev = seg->avail_prev;
+    seg->avail_next = seg->avail_prev = nullptr;
+    seg->in_avail = false;
+  }
+
+  Arenas<B>* arenas_;
+  SegmentList all_;
+  SegmentList avail_[3]; // small, medium, large
+  SegmentList empty_;    // linked through Segment::next
+  std::size_t empty_count_ = 0;
+  detail::DelayedFreeList delayed_;
+};
+
+template <BaseAlloc B> Context(Arenas<B>&) -> Context<B>;
+
+} // namespace ferroc

@@ -1,0 +1,699 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "ferroc/arena/arenas.hpp"
+#include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/defines.hpp"
+#include "ferroc/heap/context.hpp"
+#include "ferroc/heap/page.hpp"
+#include "ferroc/heap/segment.hpp"
+#include "ferroc/heap/size_class.hpp"
+
+namespace ferroc {
+
+namespace detail {
+// What a moved-from Heap compares segment owners against: no segment is
+// ever owned by it, so every free through such a heap takes the remote path.
+inline char const detached_owner_tag = 0;
+} // namespace detail
+
+/// A thread's allocator: size-class bins of pages, with a direct array that
+/// takes small sizes to their page in one load.
+///
+/// One per thread and not thread-safe: only its thread calls it. Blocks it
+/// hands out may be freed by any Heap (or `Arenas::deallocate`) of the same
+/// Arenas, on any thread. Move-only; a moved-from Heap only frees (through the
+/// cross-thread path) and returns nullptr from every allocation.
+template <BaseAlloc B> class Heap {
+  using Block = detail::Block;
+  using Page = detail::Page;
+  using Segment = detail::Segment;
+
+public:
+  struct Allocation {
+    void* ptr;
+    std::size_t size; // usable bytes, at least the requested size
+  };
+
+  explicit Heap(Context<B>& cx) noexcept : owner_(&cx), cx_(&cx) {
+    std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
+  }
+
+  Heap(Heap&& other) noexcept : owner_(other.owner_), cx_(other.cx_) {
+    std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
+    std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
+    full_ = other.full_;
+    other.detach();
+  }
+
+  Heap& operator=(Heap&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      owner_ = other.owner_;
+      cx_ = other.cx_;
+      std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
+      std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
+      full_ = other.full_;
+      other.detach();
+    }
+    return *this;
+  }
+
+  Heap(Heap const&) = delete;
+  Heap& operator=(Heap const&) = delete;
+
+  /// Blocks still alive stay valid: their segments are abandoned to the
+  /// Arenas, where another Context reclaims them.
+  ~Heap() { abandon(); }
+
+  Context<B>& context() const noexcept { return *cx_; }
+
+  /// At least `size` bytes aligned to `align` (a power of two), or nullptr
+  /// when out of memory or `align` is not a power of two. Never throws.
+  /// Size 0 gives a unique pointer.
+  [[nodiscard]] FERROC_MALLOC_ATTR FERROC_INLINE void*
+  allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
+      Page* pg = direct_[detail::direct_index(size)];
+      if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
+        pg->free = b->next;
+        ++pg->used;
+        return b;
+      }
+    }
+    return allocate_slow(size, align, false);
+  }
+
+  /// As `allocate`, with the whole usable block set to zero.
+  [[nodiscard]] FERROC_MALLOC_ATTR void*
+  allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
+      Page* pg = direct_[detail::direct_index(size)];
+      if (FERROC_LIKELY(pg->free != nullptr))
+        return pop(pg, true);
+    }
+    return allocate_slow(size, align, true);
+  }
+
+  /// As `allocate`, and tells how many bytes are really usable (C++23's
+  /// allocate_at_least). `ptr` is nullptr on failure.
+  [[nodiscard]] Allocation
+  allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    void* p = allocate(size, align);
+    return {p, p == nullptr ? 0 : usable_size(p)};
+  }
+
+  /// Frees a block of any Heap of the same Arenas; nullptr does nothing.
+  FERROC_INLINE void deallocate(void* p) noexcept {
+    if (FERROC_UNLIKELY(p == nullptr))
+      return;
+    Segment* seg = detail::segment_of(p);
+    Page* pg = seg->page_of(p);
+    // relaxed: only this thread ever stores its own address there.
+    if (FERROC_LIKELY(seg->xowner.load(std::memory_order_relaxed) == owner_ &&
+                      detail::page_flags(pg) == 0)) {
+      auto* b = static_cast<Block*>(p);
+      b->next = pg->local_free;
+      pg->local_free = b;
+      // An empty page that is the only one of its bin stays (see
+      // retire_page); testing that here keeps the call off the path of a
+      // program that allocates and frees one block at a time.
+      if (FERROC_UNLIKELY(--pg->used == 0) && (pg->next != nullptr || pg->prev != nullptr))
+        retire_page(pg);
+      return;
+    }
+    deallocate_slow(seg, pg, p);
+  }
+
+  /// Resizes a block, keeping its contents up to the smaller size. Keeps `p`
+  /// when `new_size` fits its block and uses at least half of it; otherwise
+  /// moves it. On failure returns nullptr and `p` stays valid.
+  [[nodiscard]] void* reallocate(void* p, std::size_t new_size,
+                                 std::size_t align = alignof(std::max_align_t)) noexcept {
+    if (p == nullptr)
+      return allocate(new_size, align);
+    std::size_t const usable = usable_size(p);
+    bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
+    if (new_size <= usable && new_size >= usable / 2 && aligned)
+      return p;
+    void* q = allocate(new_size, align);
+    if (q == nullptr)
+      return nullptr;
+    std::memcpy(q, p, std::min(usable, new_size));
+    deallocate(p);
+    return q;
+  }
+
+  /// Bytes usable at `p` (a block of any Heap of the same Arenas), at least
+  /// what was requested.
+  std::size_t usable_size(void const* p) const noexcept {
+    Segment* seg = detail::segment_of(p);
+    Page const* pg = seg->page_of(p);
+    auto const* bytes = static_cast<std::byte const*>(p);
+    std::byte const* start = pg->area;
+    if (seg->kind != detail::PageKind::huge)
+      start = detail::page_has_aligned_blocks(pg)
+                  ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
+                  : bytes;
+    return pg->block_size - static_cast<std::size_t>(bytes - start);
+  }
+
+  /// Runs delayed clean-up now: returns blocks other threads freed, frees
+  /// empty pages. With `force`, also reclaims abandoned segments and gives
+  /// the physical memory of free pages and empty segments back to the base.
+  void collect(bool force = false) noexcept {
+    if (detached())
+      return;
+    drain_delayed();
+    for (std::size_t c = 1; c < detail::class_count; ++c) {
+      for (Page* pg = bins_[c].first; pg != nullptr;) {
+        Page* next = pg->next;
+        collect_page(pg);
+        if (pg->used == 0)
+          free_page(pg);
+        pg = next;
+      }
+    }
+    for (Page* pg = full_.first; pg != nullptr;) {
+      Page* next = pg->next;
+      collect_page(pg);
+      if (pg->free != nullptr)
+        unfull(pg);
+      if (pg->used == 0)
+        free_page(pg);
+      pg = next;
+    }
+    if (force) {
+      while (cx_->reclaim_segment() != nullptr)
+        adopt_last_reclaimed();
+      cx_->decommit_free_pages();
+    }
+  }
+
+private:
+  bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
+
+  void detach() noexcept {
+    owner_ = &detail::detached_owner_tag;
+    std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
+    std::fill(std::begin(bins_), std::end(bins_), detail::PageQueue{});
+    full_ = {};
+  }
+
+  // ---- allocation slow paths ------------------------------------------------
+
+  Block* pop(Page* pg, bool zero) noexcept {
+    Block* b = pg->free;
+    pg->free = b->next;
+    ++pg->used;
+    if (zero) {
+      if (pg->free_is_zero)
+        b->next = nullptr;
+      else
+        std::memset(b, 0, pg->block_size);
+    }
+    return b;
+  }
+
+  FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
+    if (FERROC_UNLIKELY(detached()))
+      return nullptr;
+    drain_delayed();
+    if (align > detail::min_align)
+      return allocate_aligned(size, align, zero);
+    return allocate_generic(size, zero);
+  }
+
+  void* allocate_generic(std::size_t size, bool zero) noexcept {
+    if (size > detail::large_block_max)
+      return allocate_huge(size, detail::min_align, zero);
+    std::size_t const c = detail::size_class_of(size);
+    Page* pg = find_page(c);
+    if (FERROC_UNLIKELY(pg == nullptr)) {
+      // Out of memory: give back what we can and try once more.
+      collect(true);
+      pg = find_page(c);
+      if (pg == nullptr)
+        return nullptr;
+    }
+    return pop(pg, zero);
+  }
+
+  void* allocate_aligned(std::size_t size, std::size_t align, bool zero) noexcept {
+    if (!detail::is_pow2(align))
+      return nullptr;
+    if (size <= detail::large_block_max && align <= detail::large_block_max) {
+      // Page areas start on an OS page, so a class that is a multiple of
+      // the alignment is aligned already.
+      std::size_t const cs = detail::class_size(detail::size_class_of(size));
+      if (align <= detail::os_page_size && cs % align == 0)
+        return allocate_generic(size, zero);
+      std::size_t const padded = size + align - 1;
+      if (padded <= detail::large_block_max) {
+        void* p = allocate_generic(padded, zero);
+        if (p == nullptr)
+          return nullptr;
+        auto const addr = reinterpret_cast<std::uintptr_t>(p);
+        auto const aligned = (addr + align - 1) & ~(std::uintptr_t{align} - 1);
+        if (aligned != addr) {
+          Page* pg = detail::segment_of(p)->page_of(p);
+          detail::page_set_flags(pg, detail::page_flags(pg) | detail::page_has_aligned);
+        }
+        return reinterpret_cast<void*>(aligned);
+      }
+    }
+    return allocate_huge(size, align, zero);
+  }
+
+  // A page of class `c` with a free block, or nullptr when out of memory.
+  Page* find_page(std::size_t c) noexcept {
+    if (Page* pg = search_bin(c))
+      return pg;
+    detail::PageKind const kind = detail::page_kind_of_block(detail::class_size(c));
+    Page* pg = cx_->take_free_page(kind);
+    // Before claiming a new segment, take over one of a dead heap's: it
+    // may even bring a page of this class with free blocks.
+    while (pg == nullptr && cx_->reclaim_segment() != nullptr) {
+      adopt_last_reclaimed();
+      if (Page* found = search_bin(c))
+        return found;
+      pg = cx_->take_free_page(kind);
+    }
+    if (pg == nullptr)
+      pg = cx_->take_page_from_new_segment(kind);
+    if (pg == nullptr)
+      return nullptr;
+    init_page(pg, c);
+    bin_push_front(pg);
+    return pg;
+  }
+
+  // Walks the bin: the first page with a free block after collecting, or
+  // room to extend, wins; exhausted pages move to the full queue so later
+  // searches skip them.
+  Page* search_bin(std::size_t c) noexcept {
+    for (Page* pg = bins_[c].first; pg != nullptr;) {
+      Page* next = pg->next;
+      collect_page(pg);
+      if (pg->free != nullptr || extend_page(pg) || !move_to_full(pg)) {
+        if (pg != bins_[c].first) {
+          bin_remove(pg);
+          bin_push_front(pg);
+        }
+        return pg;
+      }
+      pg = next;
+    }
+    return nullptr;
+  }
+
+  void init_page(Page* pg, std::size_t c) noexcept {
+    pg->block_size = detail::class_size(c);
+    pg->reserved = static_cast<std::uint32_t>(pg->area_size / pg->block_size);
+    pg->capacity = 0;
+    pg->free = nullptr;
+    pg->local_free = nullptr;
+    pg->used = 0;
+    detail::page_set_flags(pg, 0);
+    pg->class_index = static_cast<std::uint8_t>(c);
+    pg->zero_init = pg->mem_is_zero;
+    pg->mem_is_zero = false;
+    pg->free_is_zero = false;
+    // relaxed: remote threads read it only after seeing use_delayed, which
+    // we set later with release.
+    pg->xheap.store(&cx_->delayed_, std::memory_order_relaxed);
+    // relaxed: no other thread holds a block of a page that is being set up.
+    pg->xthread_free.store(detail::no_delayed, std::memory_order_relaxed);
+    extend_page(pg);
+  }
+
+  // Threads about extend_bytes of never-used blocks onto the empty free
+  // list, so a fresh page touches memory a little at a time.
+  bool extend_page(Page* pg) noexcept {
+    if (pg->capacity >= pg->reserved)
+      return false;
+    std::size_t const bs = pg->block_size;
+    std::size_t n = std::max(detail::extend_bytes / bs, detail::extend_min_blocks);
+    n = std::min<std::size_t>(n, pg->reserved - pg->capacity);
+    std::byte* start = pg->area + pg->capacity * bs;
+    for (std::size_t i = 0; i + 1 < n; ++i)
+      reinterpret_cast<Block*>(start + i * bs)->next =
+          reinterpret_cast<Block*>(start + (i + 1) * bs);
+    reinterpret_cast<Block*>(start + (n - 1) * bs)->next = nullptr;
+    pg->free = reinterpret_cast<Block*>(start);
+    pg->free_is_zero = pg->zero_init;
+    pg->capacity += static_cast<std::uint32_t>(n);
+    return true;
+  }
+
+  void* allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
+    using namespace detail;
+    if (size > (std::size_t{1} << 62) || align > (std::size_t{1} << 40))
+      return nullptr;
+    std::size_t const block = align_up(std::max<std::size_t>(size, 1), os_page_size);
+    // The block follows the header, at an offset that gives it its
+    // alignment; past a segment's worth, the segment is placed so that the
+    // block starts exactly one segment after the header (segment_of masks
+    // p - 1 for that case).
+    bool const beyond = align > segment_size;
+    std::size_t const offset = beyond ? segment_size : align_up(segment_header_size, align);
+    std::size_t const total = offset + block;
+    std::size_t const slots = (total + segment_size - 1) / segment_size;
+    std::size_t const extra = beyond ? align / segment_size - 1 : 0;
+
+    std::byte* start = nullptr;
+    SegmentSource src;
+    bool zeroed = false;
+    Arenas<B>& arenas = cx_->arenas();
+    if (slots + extra <= arena_slots) {
+      if (auto const claim = arenas.claim(slots + extra); claim.start != nullptr) {
+        start = claim.start;
+        if (beyond)
+          start = align_up_ptr(start + segment_size, align) - segment_size;
+        src = {claim.arena, claim.slot, static_cast<std::uint32_t>(slots + extra), nullptr, 0};
+        zeroed = Arenas<B>::slots_are_zero;
+      }
+    }
+    if (start == nullptr) {
+      std::size_t const chunk_size = beyond ? align + block : slots * segment_size;
+      auto* chunk = static_cast<std::byte*>(
+          arenas.allocate_dedicated(chunk_size, beyond ? align : segment_size));
+      if (chunk == nullptr)
+        return nullptr;
+      start = beyond ? chunk + align - segment_size : chunk;
+      src = {SegmentSource::dedicated, 0, 0, chunk, chunk_size};
+      zeroed = B::is_zeroed;
+    }
+
+    auto* seg = new (start) Segment{};
+    seg->arenas = &arenas;
+    seg->kind = PageKind::huge;
+    seg->page_shift = huge_page_shift;
+    seg->page_count = 1;
+    seg->used_pages = 1;
+    seg->source = src;
+    Page& pg = seg->pages[0];
+    pg.area = start + offset;
+    pg.area_size = block;
+    pg.block_size = block;
+    pg.reserved = pg.capacity = pg.used = 1;
+    pg.in_use = true;
+    if (zero && !zeroed)
+      std::memset(pg.area, 0, block);
+    return pg.area;
+  }
+
+  static std::byte* align_up_ptr(std::byte* p, std::size_t align) noexcept {
+    auto const addr = reinterpret_cast<std::uintptr_t>(p);
+    return p + (((addr + align - 1) & ~(std::uintptr_t{align} - 1)) - addr);
+  }
+
+  // ---- freeing -----------------------------------------------------------
+
+  FERROC_NOINLINE void deallocate_slow(Segment* seg, Page* pg, void* p) noexcept {
+    if (seg->kind == detail::PageKind::huge) {
+      detail::release_segment_memory(cx_->arenas(), seg);
+      return;
+    }
+    Block* b =
+        detail::page_has_aligned_blocks(pg) ? detail::block_start(pg, p) : static_cast<Block*>(p);
+    // relaxed: see deallocate.
+    if (seg->xowner.load(std::memory_order_relaxed) == owner_)
+      free_block_local(pg, b);
+    else
+      detail::free_block_remote(pg, b);
+  }
+
+  void free_block_local(Page* pg, Block* b) noexcept {
+    b->next = pg->local_free;
+    pg->local_free = b;
+    if (detail::page_is_in_full(pg))
+      unfull(pg);
+    if (--pg->used == 0)
+      retire_page(pg);
+  }
+
+  // An empty page stays while it is the only one of its class, so a
+  // program that allocates and frees one block at a time does not take and
+  // give back a page on every call; otherwise it goes back to its segment.
+  void retire_page(Page* pg) noexcept {
+    detail::PageQueue const& q = bins_[pg->class_index];
+    if (q.first == pg && pg->next == nullptr)
+      return;
+    free_page(pg);
+  }
+
+  void free_page(Page* pg) noexcept {
+    if (detail::page_is_in_full(pg))
+      full_.remove(pg);
+    else
+      bin_remove(pg);
+    detail::page_set_flags(pg, 0);
+    cx_->free_page(pg);
+  }
+
+  // Moves the blocks other threads freed to local_free, and local_free to
+  // an empty free list.
+  void collect_page(Page* pg) noexcept {
+    // relaxed: the CAS below re-validates.
+    std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
+    if ((tf & ~detail::delay_mask) != 0) {
+      // acquire: pairs with the pushers' release; we read their links.
+      while (!pg->xthread_free.compare_exchange_weak(
+          tf, tf & detail::delay_mask, std::memory_order_acquire, std::memory_order_relaxed)) {
+      }
+      append_to_local_free(pg, reinterpret_cast<Block*>(tf & ~detail::delay_mask));
+    }
+    if (pg->free == nullptr && pg->local_free != nullptr) {
+      pg->free = pg->local_free;
+      pg->local_free = nullptr;
+      pg->free_is_zero = false;
+    }
+  }
+
+  static void append_to_local_free(Page* pg, Block* list) noexcept {
+    if (list == nullptr)
+      return;
+    std::uint32_t count = 1;
+    Block* tail = list;
+    for (; tail->next != nullptr; tail = tail->next)
+      ++count;
+    tail->next = pg->local_free;
+    pg->local_free = list;
+    pg->used -= count;
+  }
+
+  // Returns false (and leaves the page in its bin) if remote frees arrived
+  // while we switched it over.
+  bool move_to_full(Page* pg) noexcept {
+    bin_remove(pg);
+    full_.push_back(pg);
+    detail::page_set_flags(pg, detail::page_flags(pg) | detail::page_in_full);
+    set_delay_state(pg, detail::use_delayed);
+    // Frees that came in before use_delayed was visible went to
+    // xthread_free and rang no bell: look once more.
+    collect_page(pg);
+    if (pg->free == nullptr)
+      return true;
+    unfull(pg);
+    return false;
+  }
+
+  void unfull(Page* pg) noexcept {
+    full_.remove(pg);
+    detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
+    bin_push_front(pg);
+    set_delay_state(pg, detail::no_delayed);
+  }
+
+  // Changes the delay state, keeping the list bits. A remote thread in
+  // delayed_freeing finishes in a few instructions and then sets
+  // no_delayed itself: unless we need another state, we need not wait.
+  static void set_delay_state(Page* pg, detail::DelayState state) noexcept {
+    // relaxed: the CAS below re-validates.
+    std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
+    for (;;) {
+      std::uintptr_t const current = tf & detail::delay_mask;
+      if (current == state)
+        return;
+      if (current == detail::delayed_freeing) {
+        if (state == detail::no_delayed)
+          return;
+        FERROC_SPIN_PAUSE();
+        tf = pg->xthread_free.load(std::memory_order_relaxed); // relaxed: re-validated
+        continue;
+      }
+      // acq_rel: release publishes xheap (written before) to remote threads
+      // that see use_delayed; acquire makes a finished remote's push onto
+      // our delayed list visible before we drain it (never_delayed).
+      if (pg->xthread_free.compare_exchange_weak(tf, (tf & ~detail::delay_mask) | state,
+                                                 std::memory_order_acq_rel,
+                                                 std::memory_order_relaxed))
+        return;
+    }
+  }
+
+  // Frees the blocks other threads returned to full pages of ours.
+  void drain_delayed() noexcept {
+    detail::DelayedFreeList& list = cx_->delayed_;
+    // relaxed: a cheap test; the exchange below orders.
+    if (list.xhead.load(std::memory_order_relaxed) == nullptr)
+      return;
+    // acquire: pairs with the pushers' release.
+    Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire);
+    while (b != nullptr) {
+      Block* next = b->next;
+      Segment* seg = detail::segment_of(b);
+      free_block_local(seg->page_of(b), b);
+      b = next;
+    }
+  }
+
+  // ---- abandon and reclaim ---------------------------------------------
+
+  // Takes in the pages of the segment the Context just reclaimed: returns
+  // what other threads freed meanwhile and queues the pages in our bins.
+  void adopt_last_reclaimed() noexcept {
+    Segment* seg = cx_->all_.first;
+    for (std::uint32_t i = 0; i < seg->page_count; ++i) {
+      Page* pg = &seg->pages[i];
+      if (!pg->in_use)
+        continue;
+      // relaxed: read by remote threads only after use_delayed (release).
+      pg->xheap.store(&cx_->delayed_, std::memory_order_relaxed);
+      // acquire: pairs with the pushers' release; we read their links.
+      std::uintptr_t const tf =
+          pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
+      append_to_local_free(pg, reinterpret_cast<Block*>(tf & ~detail::delay_mask));
+      if (pg->free == nullptr && pg->local_free != nullptr) {
+        pg->free = pg->local_free;
+        pg->local_free = nullptr;
+        pg->free_is_zero = false;
+      }
+      detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
+      if (pg->used == 0) {
+        if (cx_->free_page(pg))
+          return; // that was the segment's last page
+      } else {
+        bin_push_back(pg);
+      }
+    }
+  }
+
+  // Hands every segment with live blocks to the Arenas, frees the rest.
+  void abandon() noexcept {
+    if (detached())
+      return;
+    drain_delayed();
+    // From here on remote frees never ring our delayed list...
+    for_each_page([](Page* pg) { set_delay_state(pg, detail::never_delayed); });
+    // ... and those that rang it before are done: take their blocks.
+    detail::DelayedFreeList& list = cx_->delayed_;
+    // acquire: pairs with the pushers' release.
+    for (Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire); b != nullptr;) {
+      Block* next = b->next;
+      Page* pg = detail::segment_of(b)->page_of(b);
+      b->next = pg->local_free;
+      pg->local_free = b;
+      --pg->used;
+      b = next;
+    }
+    for_each_page([this](Page* pg) {
+      // acquire: pairs with the pushers' release.
+      std::uintptr_t const tf =
+          pg->xthread_free.exchange(detail::never_delayed, std::memory_order_acquire);
+      append_to_local_free(pg, reinterpret_cast<Block*>(tf & ~detail::delay_mask));
+      pg->next = pg->prev = nullptr;
+      detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
+      if (pg->used == 0) {
+        detail::page_set_flags(pg, 0);
+        cx_->free_page(pg);
+      } else {
+        // relaxed: no remote thread reads it in never_delayed.
+        pg->xheap.store(nullptr, std::memory_order_relaxed);
+      }
+    });
+    cx_->abandon_all();
+    detach();
+  }
+
+  // Calls f on every page in our queues; f may unlink the page.
+  template <class F> void for_each_page(F f) noexcept {
+    for (std::size_t c = 1; c < detail::class_count; ++c) {
+      for (Page* pg = bins_[c].first; pg != nullptr;) {
+        Page* next = pg->next;
+        f(pg);
+        pg = next;
+      }
+    }
+    for (Page* pg = full_.first; pg != nullptr;) {
+      Page* next = pg->next;
+      f(pg);
+      pg = next;
+    }
+  }
+
+  // ---- bins and the direct array ------------------------------------------
+
+  void bin_push_front(Page* pg) noexcept {
+    bins_[pg->class_index].push_front(pg);
+    update_direct(pg->class_index);
+  }
+
+  void bin_push_back(Page* pg) noexcept {
+    bins_[pg->class_index].push_back(pg);
+    update_direct(pg->class_index);
+  }
+
+  void bin_remove(Page* pg) noexcept {
+    bins_[pg->class_index].remove(pg);
+    update_direct(pg->class_index);
+  }
+
+  // Points the direct slots of class c at the first page of its bin.
+  void update_direct(std::size_t c) noexcept {
+    std::size_t const size = detail::class_size(c);
+    if (size > detail::direct_size_max)
+      return;
+    Page* first = bins_[c].first != nullptr ? bins_[c].first : &detail::empty_page;
+    std::size_t const lo = c == 1 ? 0 : detail::direct_index(detail::class_size(c - 1)) + 1;
+    for (std::size_t i = lo; i <= detail::direct_index(size); ++i)
+      direct_[i] = first;
+  }
+
+  // Hot: the fast paths read direct_ and owner_ only.
+  Page* direct_[detail::direct_count];
+  void const* owner_; // the Context, as segments record their owner
+  Context<B>* cx_;
+  detail::PageQueue bins_[detail::class_count];
+  detail::PageQueue full_;
+};
+
+template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
+
+/// Frees a block from a thread without a Heap of these Arenas: always the
+/// cross-thread path (or the release of a huge block's segment).
+template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
+  if (p == nullptr)
+    return;
+  detail::Segment* seg = detail::segment_of(p);
+  detail::Page* pg = seg->page_of(p);
+  if (seg->kind == detail::PageKind::huge) {
+    detail::release_segment_memory(*this, seg);
+    return;
+  }
+  detail::Block* b = detail::page_has_aligned_blocks(pg) ? detail::block_start(pg, p)
+                                                         : static_cast<detail::Block*>(p);
+  detail::free_block_remote(pg, b);
+}
+
+} // namespace ferroc

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ferroc/detail/defines.hpp"
+
+namespace ferroc::detail {
+
+/// A free block: its first word links to the next free block of its page.
+struct Block {
+  Block* next;
+};
+
+/// The state kept in the low two bits of `Page::xthread_free`. It decides
+/// whether a cross-thread free must also tell the owning heap (through its
+/// delayed-free list) that the page has room again: the owner does not scan
+/// full pages, so without this it would never find out.
+enum DelayState : std::uintptr_t {
+  use_delayed = 0,     // page is full: the next remote free rings the owner's list
+  delayed_freeing = 1, // a remote thread is pushing onto the owner's list now
+  no_delayed = 2,      // page is in a bin queue (or its owner already knows)
+  never_delayed = 3,   // page is abandoned or its heap is going away
+};
+inline constexpr std::uintptr_t delay_mask = 3;
+
+/// Blocks freed by other threads into pages of a full-page owner land here;
+/// one such list per Heap, a multi-producer stack emptied by the owner.
+struct DelayedFreeList {
+  std::atomic<Block*> xhead{nullptr};
+};
+
+// Page flags: both send a free to the slow path, tested as one byte.
+inline constexpr std::uint8_t page_in_full = 1;     // in the heap's full queue
+inline constexpr std::uint8_t page_has_aligned = 2; // has interior (over-aligned) pointers
+
+/// A run of memory holding blocks of one size class, owned by one Heap.
+/// Fields the fast paths touch come first.
+struct Page {
+  Block* free = nullptr;  // the owner allocates from here
+  std::uint32_t used = 0; // blocks handed out and not yet returned to this page
+  // page_in_full | page_has_aligned. Written by the owner only; other
+  // threads read page_has_aligned for blocks they were handed, hence atomic
+  // (all relaxed: the hand-over of the block orders the flag with it).
+  std::atomic<std::uint8_t> xflags{0};
+  bool free_is_zero = false;   // every block on `free` is all zero bytes
+  bool in_use = false;         // assigned to a size class (false: a free page of its segment)
+  bool mem_is_zero = false;    // the page's memory has never been written since it was zeroed
+  Block* local_free = nullptr; // the owner's own frees, moved to `free` when it runs dry
+  std::size_t block_size = 0;
+  std::uint32_t capacity = 0; // blocks carved from the area so far
+  std::uint32_t reserved = 0; // blocks that fit the area
+  std::byte* area = nullptr;  // first block
+  std::size_t area_size = 0;
+  Page* next = nullptr; // neighbours in the heap's bin (or full) queue
+  Page* prev = nullptr;
+  std::uint8_t class_index = 0;
+  bool zero_init = false; // the area read as zero when this page was set up
+
+  // Touched by other threads: a tagged stack of their frees (DelayState in
+  // the low bits), and the owning heap's delayed-free list.
+  std::atomic<std::uintptr_t> xthread_free{no_delayed};
+  std::atomic<DelayedFreeList*> xheap{nullptr};
+};
+
+inline std::uint8_t page_flags(Page const* pg) noexcept {
+  return pg->xflags.load(std::memory_order_relaxed);
+}
+inline bool page_has_aligned_blocks(Page const* pg) noexcept {
+  return (page_flags(pg) & page_has_aligned) != 0;
+}
+inline bool page_is_in_full(Page const* pg) noexcept {
+  return (page_flags(pg) & page_in_full) != 0;
+}
+// Owner only: a plain read-modify-write of the atomic byte is enough.
+inline void page_set_flags(Page* pg, unsigned flags) noexcept {
+  pg->xflags.store(static_cast<std::uint8_t>(flags), std::memory_order_relaxed);
+}
+
+/// A doubly linked queue of pages (a size-class bin or the full queue).
+struct PageQueue {
+  Page* first = nullptr;
+  Page* last = nullptr;
+
+  bool empty() const noexcept { return first == nullptr; }
+
+  void push_front(Page* pg) noexcept {
+    pg->prev = nullptr;
+    pg->next = first;
+    if (first != nullptr)
+      first->prev = pg;
+    else
+      last = pg;
+    first = pg;
+  }
+
+  void push_back(Page* pg) noexcept {
+    pg->next = nullptr;
+    pg->prev = last;
+    if (last != nullptr)
+      last->next = pg;
+    else
+      first = pg;
+    last = pg;
+  }
+
+  void remove(Page* pg) noexcept {
+    if (pg->prev != nullptr)
+      pg->prev->next = pg->next;
+    else
+      first = pg->next;
+    if (pg->next != nullptr)
+      pg->next->prev = pg->prev;
+    else
+      last = pg->prev;
+    pg->next = pg->prev = nullptr;
+  }
+};
+
+/// Returns block `b` of page `pg` from a thread that does not own the page
+/// (or owns no heap). One CAS in the common case; if the page is full, the
+/// block goes to the owner's delayed-free list instead, so the owner learns
+/// the page has room again.
+inline void free_block_remote(Page* pg, Block* b) noexcept {
+  // relaxed: the CAS below re-validates the value.
+  std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
+  std::uintptr_t next;
+  do {
+    if ((tf & delay_mask) == use_delayed) {
+      next = (tf & ~delay_mask) | delayed_freeing;
+    } else {
+      b->next = reinterpret_cast<Block*>(tf & ~delay_mask);
+      next = reinterpret_cast<std::uintptr_t>(b) | (tf & delay_mask);
+    }
+    // acq_rel: release makes the link and the user's writes visible to the
+    // owner that takes the list; acquire pairs with the owner's release when
+    // it set use_delayed, so the xheap it wrote before is visible.
+  } while (!pg->xthread_free.compare_exchange_weak(tf, next, std::memory_order_acq_rel,
+                                                   std::memory_order_relaxed));
+  if ((tf & delay_mask) != use_delayed)
+    return;
+
+  // We hold delayed_freeing: the owner waits for us before it retires the
+  // list (abandon), so the list stays alive until we are done.
+  // relaxed: ordered by the acquire of the CAS above.
+  DelayedFreeList* list = pg->xheap.load(std::memory_order_relaxed);
+  // relaxed: the CAS below re-validates.
+  Block* head = list->xhead.load(std::memory_order_relaxed);
+  do {
+    b->next = head;
+    // release: the owner's acquire exchange sees the link and the block.
+  } while (!list->xhead.compare_exchange_weak(head, b, std::memory_order_release,
+                                              std::memory_order_relaxed));
+
+  // Leave delayed_freeing; other remote frees may have pushed meanwhile.
+  // relaxed: the CAS below re-validates.
+  tf = pg->xthread_free.load(std::memory_order_relaxed);
+  // release: an owner that sees no_delayed also sees our push above.
+  while (!pg->xthread_free.compare_exchange_weak(
+      tf, (tf & ~delay_mask) | no_delayed, std::memory_order_release, std::memory_order_relaxed)) {
+  }
+}
+
+/// The start of the block that interior pointer `p` (from an over-aligned
+/// allocation) points into.
+inline Block* block_start(Page const* pg, void const* p) noexcept {
+  auto const offset = static_cast<std::size_t>(static_cast<std::byte const*>(p) - pg->area);
+  return reinterpret_cast<Block*>(pg->area + (offset - offset % pg->block_size));
+}
+
+/// What a Heap's direct array points at before a size has a page: its `free`
+/// is always empty, so the fast path needs no "initialised?" test and falls
+/// into the slow path instead. Never written.
+inline Page empty_page{};
+
+} // namespace ferroc::detail

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/defines.hpp"
+#include "ferroc/heap/page.hpp"
+
+namespace ferroc::detail {
+
+enum class PageKind : std::uint8_t { small, medium, large, huge };
+
+/// Where a segment's memory came from, so it can go back there.
+struct SegmentSource {
+  static constexpr std::uint32_t dedicated = ~std::uint32_t{0}; // a chunk straight from the base
+
+  std::uint32_t arena = dedicated; // arena index, or `dedicated`
+  std::uint32_t slot = 0;          // first slot of the claimed run
+  std::uint32_t slot_count = 0;
+  std::byte* chunk = nullptr; // dedicated chunk as the base returned it
+  std::size_t chunk_size = 0;
+};
+
+/// The header at the start of every segment. A segment is aligned to
+/// segment_size, so a block finds it by masking its own address, and its
+/// page by the offset: freeing needs neither a size nor a lookup table.
+struct Segment {
+  // The Context that owns the segment; nullptr while abandoned, and always
+  // for huge segments, whose single block any thread may release.
+  std::atomic<void*> xowner{nullptr};
+  void const* arenas = nullptr; // the Arenas the segment belongs to
+  PageKind kind = PageKind::small;
+  std::uint8_t page_shift = 0;
+  std::uint32_t page_count = 0;
+  std::uint32_t used_pages = 0;
+  std::uint64_t free_mask = 0; // bit i: pages[i] is free
+  SegmentSource source;
+  Segment* next = nullptr; // the owning Context's list of all its segments
+  Segment* prev = nullptr;
+  Segment* avail_next = nullptr; // ... and of those with a free page
+  Segment* avail_prev = nullptr;
+  bool in_avail = false;
+  Page pages[max_pages_per_segment];
+
+  Page* page_of(void const* p) noexcept {
+    auto const offset = static_cast<std::size_t>(static_cast<std::byte const*>(p) -
+                                                 reinterpret_cast<std::byte const*>(this));
+    return &pages[offset >> page_shift];
+  }
+};
+
+/// Page areas start on an OS page after the header, so blocks of a class
+/// that is a multiple of some alignment up to a page are naturally aligned.
+inline constexpr std::size_t segment_header_size = align_up(sizeof(Segment), os_page_size);
+static_assert(segment_header_size < (std::size_t{1} << small_page_shift) / 4,
+              "the segment header must leave most of the first page usable");
+
+/// Page shift of huge segments: every offset maps to page 0.
+inline constexpr std::uint8_t huge_page_shift = 63;
+
+/// The segment of a block. Masks `p - 1` rather than `p`: a huge block aligned
+/// to more than a segment starts exactly one segment after its header, and no
+/// other block starts at a segment boundary (the header is there).
+FERROC_INLINE Segment* segment_of(void const* p) noexcept {
+  return reinterpret_cast<Segment*>((reinterpret_cast<std::uintptr_t>(p) - 1) & ~segment_mask);
+}
+
+constexpr std::uint8_t page_shift_of(PageKind kind) noexcept {
+  switch (kind) {
+  case PageKind::small:
+    return small_page_shift;
+  case PageKind::medium:
+    return medium_page_shift;
+  case PageKind::large:
+    return segment_shift;
+  case PageKind::huge:
+    break;
+  }
+  return huge_page_shift;
+}
+
+constexpr PageKind page_kind_of_block(std::size_t block_size) noexcept {
+  if (block_size <= small_block_max)
+    return PageKind::small;
+  if (block_size <= medium_block_max)
+    return PageKind::medium;
+  if (block_size <= large_block_max)
+    return PageKind::large;
+  return PageKind::huge;
+}
+
+/// Lays out an empty, non-huge segment at `mem` for pages of `kind`.
+/// `zeroed`: the memory reads as zero (fresh from a zeroing base).
+inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, SegmentSource source,
+                             bool zeroed) noexcept {
+  auto* seg = new (mem) Segment{};
+  seg->arenas = arenas;
+  seg->kind = kind;
+  seg->page_shift = page_shift_of(kind);
+  seg->page_count = static_cast<std::uint32_t>(segment_size >> seg->page_shift);
+  seg->free_mask =
+      seg->page_count == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << seg->page_count) - 1;
+  seg->source = source;
+  auto* base = static_cast<std::byte*>(mem);
+  std::size_t const page_size = std::size_t{1} << seg->page_shift;
+  for (std::uint32_t i = 0; i < seg->page_count; ++i) {
+    Page& pg = seg->pages[i];
+    std::size_t const start = i == 0 ? segment_header_size : i * page_size;
+    pg.area = base + start;
+    pg.area_size = (i + 1) * page_size - start;
+    pg.mem_is_zero = zeroed;
+  }
+  return seg;
+}
+
+} // namespace ferroc::detail

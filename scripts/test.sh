@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
+#
+# Builds Ferroc's tests, benchmarks and examples and runs the test suite.
+#
+#   scripts/test.sh                      # build/test: RelWithDebInfo, warnings are errors
+#   scripts/test.sh --sanitize           # also build/asan (address,undefined) and build/tsan (thread)
+#   scripts/test.sh --compiler clang     # the same with clang++ (build dirs get a -clang suffix)
+#
+# Exits non-zero when any configuration fails to configure, build or pass.
+set -euo pipefail
+
+usage() {
+  sed -n '4,9s/^# \{0,1\}//p' "$0"
+  echo "Options: --sanitize, --compiler gcc|clang, -h|--help"
+}
+
+sanitize=0
+compiler=gcc
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --sanitize) sanitize=1 ;;
+  --compiler)
+    [ $# -ge 2 ] || {
+      echo "test.sh: --compiler needs a value (gcc or clang)" >&2
+      exit 2
+    }
+    compiler="$2"
+    shift
+    ;;
+  --compiler=*) compiler="${1#--compiler=}" ;;
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  *)
+    echo "test.sh: unknown option '$1'" >&2
+    usage >&2
+    exit 2
+    ;;
+  esac
+  shift
+done
+
+case "$compiler" in
+gcc | g++) cc=gcc cxx=g++ suffix= ;;
+clang | clang++) cc=clang cxx=clang++ suffix=-clang ;;
+*)
+  echo "test.sh: unknown compiler '$compiler' (use gcc or clang)" >&2
+  exit 2
+  ;;
+esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/setup.sh"
+
+jobs=2
+
+# run_config NAME SANITIZE BUILD_TYPE_FLAGS...
+# Configures build/NAME, builds it and runs CTest in it.
+run_config() {
+  local name="$1" sanitize_value="$2"
+  shift 2
+  local dir="build/${name}${suffix}"
+  echo
+  echo "==== ${dir} (compiler ${cxx}, sanitize '${sanitize_value}') ===="
+  cmake -S . -B "$dir" \
+    -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFERROC_WARNINGS_AS_ERRORS=ON \
+    -DFERROC_SANITIZE="$sanitize_value" \
+    "$@" || return 1
+  cmake --build "$dir" -j"$jobs" || return 1
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" || return 1
+}
+
+failed=()
+
+run_config test "" || failed+=("build/test${suffix}")
+
+if [ "$sanitize" -eq 1 ]; then
+  # Sanitizer builds keep assertions (no NDEBUG) and use -O1, the usual
+  # trade-off between speed and precise reports.
+  san_flags=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g")
+
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+  run_config asan "address,undefined" "${san_flags[@]}" || failed+=("build/asan${suffix}")
+
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  run_config tsan "thread" "${san_flags[@]}" || failed+=("build/tsan${suffix}")
+fi
+
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo
+  echo "test.sh: FAILED in ${failed[*]}" >&2
+  exit 1
+fi
