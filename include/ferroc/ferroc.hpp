@@ -13,3 +13,7 @@
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/heap_allocator.hpp"
+
+#include "ferroc/global/allocator.hpp"
+#include "ferroc/global/global.hpp"
+#include "ferroc/global/resource.hpp"

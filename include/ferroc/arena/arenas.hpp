@@ -36,9 +36,9 @@ public:
       return false;
   }();
 
-  explicit Arenas(B base) noexcept requires(!detail::held_by_reference<B>)
+  constexpr explicit Arenas(B base) noexcept requires(!detail::held_by_reference<B>)
       : base_(std::move(base)) {}
-  explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>) : base_(&base) {}
+  constexpr explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>) : base_(&base) {}
 
   Arenas(Arenas const&) = delete;
   Arenas& operator=(Arenas const&) = delete;

@@ -141,7 +141,7 @@ private:
 
   static constexpr std::size_t max_ranges = 64;
 
-  alignas(64) std::byte storage_[N];
+  alignas(64) std::byte storage_[N]{};
   std::atomic<bool> lock_{false};
   bool initialized_ = false;
   std::size_t range_count_ = 0;

@@ -21,9 +21,22 @@
 namespace ferroc {
 
 namespace detail {
-// What a moved-from Heap compares segment owners against: no segment is
-// ever owned by it, so every free through such a heap takes the remote path.
+// What a detached (moved-from or placeholder) Heap compares segment owners
+// against: no segment is ever owned by it, so every free through such a heap
+// takes the cross-thread path.
 inline char const detached_owner_tag = 0;
+
+/// Selects the constructor of a Heap that has no Context (see Heap).
+struct DetachedHeapTag {};
+
+/// Called by a detached Heap's allocation slow path; lets a global
+/// allocator create the thread's real heap on first use.
+using HeapFallback = void* (*)(std::size_t size, std::size_t align, bool zero) noexcept;
+
+/// The segment's Arenas, for releasing a huge block from any thread.
+template <BaseAlloc B> Arenas<B>& arenas_of(Segment const* seg) noexcept {
+  return *static_cast<Arenas<B>*>(const_cast<void*>(seg->arenas));
+}
 } // namespace detail
 
 /// A thread's allocator: size-class bins of pages, with a direct array that
@@ -48,7 +61,18 @@ public:
     std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
   }
 
-  Heap(Heap&& other) noexcept : owner_(other.owner_), cx_(other.cx_) {
+  /// A heap with no Context: its direct array points at the empty page and
+  /// every allocation lands in `fallback` (nullptr: fails). It can free any
+  /// block through the cross-thread path. Global allocators start each
+  /// thread on such a placeholder, so their fast path needs no "is this
+  /// thread set up?" test.
+  constexpr Heap(detail::DetachedHeapTag, detail::HeapFallback fallback) noexcept
+      : owner_(&detail::detached_owner_tag), cx_(nullptr), fallback_(fallback) {
+    for (Page*& slot : direct_)
+      slot = &detail::empty_page;
+  }
+
+  Heap(Heap&& other) noexcept : owner_(other.owner_), cx_(other.cx_), fallback_(other.fallback_) {
     std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
     std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
     full_ = other.full_;
@@ -60,6 +84,7 @@ public:
       abandon();
       owner_ = other.owner_;
       cx_ = other.cx_;
+      fallback_ = other.fallback_;
       std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
       std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
       full_ = other.full_;
@@ -226,7 +251,7 @@ private:
 
   FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
     if (FERROC_UNLIKELY(detached()))
-      return nullptr;
+      return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
     drain_delayed();
     if (align > detail::min_align)
       return allocate_aligned(size, align, zero);
@@ -421,7 +446,7 @@ private:
 
   FERROC_NOINLINE void deallocate_slow(Segment* seg, Page* pg, void* p) noexcept {
     if (seg->kind == detail::PageKind::huge) {
-      detail::release_segment_memory(cx_->arenas(), seg);
+      detail::release_segment_memory(detail::arenas_of<B>(seg), seg);
       return;
     }
     Block* b =
@@ -674,6 +699,7 @@ private:
   Page* direct_[detail::direct_count];
   void const* owner_; // the Context, as segments record their owner
   Context<B>* cx_;
+  detail::HeapFallback fallback_ = nullptr;
   detail::PageQueue bins_[detail::class_count];
   detail::PageQueue full_;
 };

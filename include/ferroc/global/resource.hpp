@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <cstddef>
+#include <memory_resource>
+#include <new>
+
+#include "ferroc/base/base_alloc.hpp"
+#include "ferroc/base/mmap.hpp"
+#include "ferroc/detail/no_destroy.hpp"
+#include "ferroc/global/allocator.hpp"
+#include "ferroc/global/global.hpp"
+#include "ferroc/heap/heap.hpp"
+
+namespace ferroc {
+
+/// A global allocator `G` as a `std::pmr::memory_resource`: one instance per
+/// `G`, constant-initialised and never destroyed, so it may serve as the
+/// default resource for the program's whole life.
+///
+/// Beside the throwing `allocate`/`deallocate` of memory_resource, it offers
+/// the non-throwing core calls: `try_allocate` (nullptr on failure), `free`
+/// (no size needed), `allocate_zeroed`, `reallocate`, `usable_size` and
+/// `collect`.
+template <class G> class global_resource : public std::pmr::memory_resource {
+public:
+  static global_resource& instance() noexcept;
+
+  [[nodiscard]] static void* try_allocate(std::size_t size,
+                                          std::size_t align = alignof(std::max_align_t)) noexcept {
+    return G::allocate(size, align);
+  }
+  [[nodiscard]] static void*
+  allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    return G::allocate_zeroed(size, align);
+  }
+  static void free(void* p) noexcept { G::deallocate(p); }
+  [[nodiscard]] static void* reallocate(void* p, std::size_t new_size,
+                                        std::size_t align = alignof(std::max_align_t)) noexcept {
+    return G::reallocate(p, new_size, align);
+  }
+  static std::size_t usable_size(void const* p) noexcept { return G::usable_size(p); }
+  static void collect(bool force = false) noexcept { G::collect(force); }
+
+protected:
+  constexpr global_resource() noexcept = default;
+  ~global_resource() override = default;
+
+private:
+  friend union detail::NoDestroy<global_resource>;
+
+  void* do_allocate(std::size_t bytes, std::size_t align) override {
+    void* p = G::allocate(bytes, align);
+    if (p == nullptr)
+      throw std::bad_alloc();
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*align*/) override {
+    G::deallocate(p);
+  }
+  bool do_is_equal(std::pmr::memory_resource const& other) const noexcept override {
+    return this == &other;
+  }
+};
+
+namespace detail {
+template <class G> inline constinit NoDestroy<global_resource<G>> global_resource_instance{};
+} // namespace detail
+
+template <class G> global_resource<G>& global_resource<G>::instance() noexcept {
+  return detail::global_resource_instance<G>.value;
+}
+
+class Ferroc;
+
+/// The default global allocator: OS memory, a heap per thread, released by
+/// a pthread key destructor.
+using DefaultGlobal = Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+
+/// The process-wide allocator, `Ferroc::instance()`. It is a
+/// `std::pmr::memory_resource` (`ferroc::resource()`) and offers the
+/// non-throwing calls of `global_resource`.
+class Ferroc final : public global_resource<DefaultGlobal> {
+public:
+  static Ferroc& instance() noexcept;
+
+private:
+  friend union detail::NoDestroy<Ferroc>;
+  constexpr Ferroc() noexcept = default;
+};
+
+namespace detail {
+inline constinit NoDestroy<Ferroc> ferroc_instance{};
+} // namespace detail
+
+inline Ferroc& Ferroc::instance() noexcept {
+  return detail::ferroc_instance.value;
+}
+
+/// The default global allocator as a memory resource; never destroyed.
+inline std::pmr::memory_resource* resource() noexcept {
+  return &Ferroc::instance();
+}
+
+/// Stateless standard Allocator over the default global allocator.
+template <class T> using allocator = global_allocator<T, DefaultGlobal>;
+
+/// A memory resource over one Heap (for pmr containers on one thread).
+/// Resources over heaps of the same Arenas compare equal: any of them can
+/// free what another allocated.
+template <BaseAlloc B> class heap_resource final : public std::pmr::memory_resource {
+public:
+  explicit heap_resource(Heap<B>& heap) noexcept : heap_(&heap) {}
+  Heap<B>& heap() const noexcept { return *heap_; }
+
+private:
+  void* do_allocate(std::size_t bytes, std::size_t align) override {
+    void* p = heap_->allocate(bytes, align);
+    if (p == nullptr)
+      throw std::bad_alloc();
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*align*/) override {
+    heap_->deallocate(p);
+  }
+  bool do_is_equal(std::pmr::memory_resource const& other) const noexcept override {
+    if (this == &other)
+      return true;
+#if defined(__cpp_rtti) || defined(__GXX_RTTI)
+    auto const* o = dynamic_cast<heap_resource const*>(&other);
+    return o != nullptr && &o->heap_->context().arenas() == &heap_->context().arenas();
+#else
+    return false;
+#endif
+  }
+
+  Heap<B>* heap_;
+};
+
+} // namespace ferroc
