@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "ferroc/arena/segment_map.hpp"
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
@@ -38,7 +39,8 @@ public:
 
   constexpr explicit Arenas(B base) noexcept requires(!detail::held_by_reference<B>)
       : base_(std::move(base)) {}
-  constexpr explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>) : base_(&base) {}
+  constexpr explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>)
+      : base_(&base) {}
 
   Arenas(Arenas const&) = delete;
   Arenas& operator=(Arenas const&) = delete;
@@ -48,8 +50,10 @@ public:
         std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
     for (std::size_t i = 0; i < count; ++i) {
       // acquire: pairs with the release that published the arena.
-      if (std::byte* start = arenas_[i].xstart.load(std::memory_order_acquire))
+      if (std::byte* start = arenas_[i].xstart.load(std::memory_order_acquire)) {
+        detail::segment_map_mark(start, arenas_[i].chunk_size, false);
         base().deallocate(start, arenas_[i].chunk_size);
+      }
     }
   }
 
@@ -115,12 +119,14 @@ public:
   /// A chunk straight from the base, for blocks larger than an arena.
   void* allocate_dedicated(std::size_t size, std::size_t align) noexcept {
     void* p = base().allocate(size, align);
-    // relaxed: a statistic.
-    if (p != nullptr)
-      segments_in_use_.fetch_add(1, std::memory_order_relaxed);
+    if (p == nullptr)
+      return nullptr;
+    detail::segment_map_mark(p, size, true);
+    segments_in_use_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
     return p;
   }
   void deallocate_dedicated(void* p, std::size_t size) noexcept {
+    detail::segment_map_mark(p, size, false);
     base().deallocate(p, size);
     segments_in_use_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
   }
@@ -242,6 +248,7 @@ private:
       base().deallocate(chunk, size);
       return false;
     }
+    detail::segment_map_mark(chunk, size, true);
     Arena& a = arenas_[k];
     a.chunk_size = size;
     a.slots = size / detail::segment_size;

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/defines.hpp"
+
+// A process-wide bitmap with one bit per segment-sized piece of the address
+// space: set while the piece belongs to some Arenas. It lets `free` tell a
+// pointer of ours from a foreign one (another allocator's, a stack or
+// global address) in a few instructions, which a malloc replacement needs.
+//
+// It covers a 48-bit address space: 2^26 segments, 8 MiB of zero-initialised
+// storage of which only the pages for memory in use are ever touched.
+// Define FERROC_SEGMENT_MAP=0 to leave it out (e.g. on a small target
+// without an MMU); membership tests then answer "ours" for every pointer.
+#ifndef FERROC_SEGMENT_MAP
+#define FERROC_SEGMENT_MAP 1
+#endif
+
+namespace ferroc::detail {
+
+#if FERROC_SEGMENT_MAP
+inline constexpr std::size_t map_address_bits = 48;
+inline constexpr std::size_t map_words =
+    (std::size_t{1} << (map_address_bits - segment_shift)) / 64;
+
+// All relaxed: a bit is set before any pointer into its range is handed
+// out, and that hand-over orders it; a bit is cleared only when nothing of
+// ours is left in the range.
+inline std::atomic<std::uint64_t> segment_map[map_words];
+
+/// Marks [start, start + size) as ours (`owned`) or not.
+inline void segment_map_mark(void const* start, std::size_t size, bool owned) noexcept {
+  auto const first = reinterpret_cast<std::uintptr_t>(start) >> segment_shift;
+  auto const last = (reinterpret_cast<std::uintptr_t>(start) + size - 1) >> segment_shift;
+  if ((last >> (map_address_bits - segment_shift)) != 0)
+    return; // outside the map
+  for (std::uintptr_t i = first; i <= last; ++i) {
+    std::uint64_t const bit = std::uint64_t{1} << (i % 64);
+    if (owned)
+      segment_map[i / 64].fetch_or(bit, std::memory_order_relaxed);
+    else
+      segment_map[i / 64].fetch_and(~bit, std::memory_order_relaxed);
+  }
+}
+
+/// Whether `p` lies in a segment of some Arenas (any non-null pointer a
+/// Heap handed out does). Masks p - 1, as segment_of does.
+FERROC_INLINE bool segment_map_contains(void const* p) noexcept {
+  auto const i = (reinterpret_cast<std::uintptr_t>(p) - 1) >> segment_shift;
+  if (FERROC_UNLIKELY((i >> (map_address_bits - segment_shift)) != 0))
+    return false;
+  return ((segment_map[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1) != 0;
+}
+#else
+inline void segment_map_mark(void const*, std::size_t, bool) noexcept {}
+FERROC_INLINE bool segment_map_contains(void const*) noexcept {
+  return true;
+}
+#endif
+
+} // namespace ferroc::detail

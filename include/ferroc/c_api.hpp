@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+// The bodies of the C API (ferroc.h) over the default global allocator, as
+// inline functions: the compiled library defines the fe_* symbols with
+// them, and the malloc replacement forwards to those.
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include <unistd.h>
+
+#include "ferroc/arena/segment_map.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/defines.hpp"
+#include "ferroc/global/resource.hpp"
+
+namespace ferroc::c_api {
+
+using G = DefaultGlobal;
+
+inline void* out_of_memory() noexcept {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+FERROC_INLINE void* malloc(std::size_t size) noexcept {
+  void* p = G::allocate(size);
+  if (FERROC_UNLIKELY(p == nullptr))
+    return out_of_memory();
+  return p;
+}
+
+FERROC_INLINE void free(void* p) noexcept {
+  // A pointer that is not in any of our segments (another allocator's, or
+  // garbage) is ignored rather than followed into memory we do not own.
+  if (FERROC_UNLIKELY(!detail::segment_map_contains(p)))
+    return;
+  G::deallocate(p);
+}
+
+inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {
+  return __builtin_mul_overflow(count, size, total);
+}
+
+inline void* calloc(std::size_t count, std::size_t size) noexcept {
+  std::size_t total = 0;
+  if (mul_overflows(count, size, &total))
+    return out_of_memory();
+  void* p = G::allocate_zeroed(total);
+  if (p == nullptr)
+    return out_of_memory();
+  return p;
+}
+
+inline std::size_t usable_size(void const* p) noexcept {
+  if (p == nullptr || !detail::segment_map_contains(p))
+    return 0;
+  return G::usable_size(p);
+}
+
+inline void* realloc(void* p, std::size_t size) noexcept {
+  if (p == nullptr)
+    return malloc(size);
+  if (size == 0) { // glibc frees and returns NULL
+    free(p);
+    return nullptr;
+  }
+  if (!detail::segment_map_contains(p))
+    return out_of_memory(); // not ours: cannot move it
+  void* q = G::reallocate(p, size);
+  if (q == nullptr)
+    return out_of_memory();
+  return q;
+}
+
+inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept {
+  std::size_t total = 0;
+  if (mul_overflows(count, size, &total))
+    return out_of_memory();
+  return realloc(p, total);
+}
+
+inline void* aligned(std::size_t align, std::size_t size) noexcept {
+  void* p = G::allocate(size, align);
+  if (p == nullptr)
+    return out_of_memory();
+  return p;
+}
+
+inline void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
+  if (!detail::is_pow2(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return aligned(align, size);
+}
+
+inline int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
+  if (!detail::is_pow2(align) || align % sizeof(void*) != 0)
+    return EINVAL;
+  void* p = G::allocate(size, align);
+  if (p == nullptr)
+    return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+inline std::size_t round_up_pow2(std::size_t n) noexcept {
+  std::size_t p = 1;
+  while (p < n && p != 0)
+    p <<= 1;
+  return p;
+}
+
+inline void* memalign(std::size_t align, std::size_t size) noexcept {
+  if (!detail::is_pow2(align)) {
+    align = round_up_pow2(align);
+    if (align == 0)
+      return out_of_memory();
+  }
+  return aligned(align, size);
+}
+
+inline std::size_t os_page() noexcept {
+  long const page = ::sysconf(_SC_PAGESIZE);
+  return page > 0 ? static_cast<std::size_t>(page) : detail::os_page_size;
+}
+
+inline void* valloc(std::size_t size) noexcept {
+  return aligned(os_page(), size);
+}
+
+inline void* pvalloc(std::size_t size) noexcept {
+  std::size_t const page = os_page();
+  std::size_t const rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+  if (rounded < size)
+    return out_of_memory();
+  return aligned(page, rounded);
+}
+
+inline void collect(int force) noexcept {
+  G::collect(force != 0);
+}
+
+} // namespace ferroc::c_api

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+// Include this header in exactly ONE translation unit of a C++ program to
+// route every operator new and delete (plain, array, nothrow, sized,
+// aligned) to Ferroc's default global allocator; malloc stays as it is.
+// (Replacement allocation functions cannot be inline, hence "one TU".)
+//
+// Throwing forms call the new-handler in a loop and throw std::bad_alloc
+// when there is none, as the standard asks; nothrow forms return nullptr.
+
+#include <cstddef>
+#include <new>
+
+#include "ferroc/defines_export.hpp"
+#include "ferroc/global/resource.hpp"
+
+namespace ferroc::detail {
+
+FERROC_NOINLINE inline void* new_retry(std::size_t size, std::size_t align) {
+  for (;;) {
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr)
+      throw std::bad_alloc();
+    handler();
+    if (void* p = DefaultGlobal::allocate(size, align))
+      return p;
+  }
+}
+
+FERROC_INLINE void* new_impl(std::size_t size, std::size_t align) {
+  if (void* p = DefaultGlobal::allocate(size, align); FERROC_LIKELY(p != nullptr))
+    return p;
+  return new_retry(size, align);
+}
+
+inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
+  if (void* p = DefaultGlobal::allocate(size, align); FERROC_LIKELY(p != nullptr))
+    return p;
+  try {
+    return new_retry(size, align);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+} // namespace ferroc::detail
+
+#define FERROC_NEW_ALIGN alignof(std::max_align_t)
+
+FERROC_EXPORT void* operator new(std::size_t n) {
+  return ferroc::detail::new_impl(n, FERROC_NEW_ALIGN);
+}
+FERROC_EXPORT void* operator new[](std::size_t n) {
+  return ferroc::detail::new_impl(n, FERROC_NEW_ALIGN);
+}
+FERROC_EXPORT void* operator new(std::size_t n, std::nothrow_t const&) noexcept {
+  return ferroc::detail::new_nothrow_impl(n, FERROC_NEW_ALIGN);
+}
+FERROC_EXPORT void* operator new[](std::size_t n, std::nothrow_t const&) noexcept {
+  return ferroc::detail::new_nothrow_impl(n, FERROC_NEW_ALIGN);
+}
+FERROC_EXPORT void* operator new(std::size_t n, std::align_val_t a) {
+  return ferroc::detail::new_impl(n, static_cast<std::size_t>(a));
+}
+FERROC_EXPORT void* operator new[](std::size_t n, std::align_val_t a) {
+  return ferroc::detail::new_impl(n, static_cast<std::size_t>(a));
+}
+FERROC_EXPORT void* operator new(std::size_t n, std::align_val_t a,
+                                 std::nothrow_t const&) noexcept {
+  return ferroc::detail::new_nothrow_impl(n, static_cast<std::size_t>(a));
+}
+FERROC_EXPORT void* operator new[](std::size_t n, std::align_val_t a,
+                                   std::nothrow_t const&) noexcept {
+  return ferroc::detail::new_nothrow_impl(n, static_cast<std::size_t>(a));
+}
+
+FERROC_EXPORT void operator delete(void* p) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete[](void* p) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete(void* p, std::size_t) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete[](void* p, std::size_t) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete(void* p, std::nothrow_t const&) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete[](void* p, std::nothrow_t const&) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete(void* p, std::align_val_t, std::nothrow_t const&) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+FERROC_EXPORT void operator delete[](void* p, std::align_val_t, std::nothrow_t const&) noexcept {
+  ferroc::DefaultGlobal::deallocate(p);
+}
+
+#undef FERROC_NEW_ALIGN
