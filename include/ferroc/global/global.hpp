@@ -119,6 +119,8 @@ private:
     std::atomic<bool> pool_lock{false};
     ThreadData* pool = nullptr;
 
+    std::atomic<bool> fork_handlers{false};
+
     // 0: no key yet, 1: being created, 2: ready.
     std::atomic<int> key_state{0};
     pthread_key_t key{};
@@ -145,6 +147,9 @@ private:
     if (td == nullptr)
       return nullptr;
     thread_heap_ = &td->heap;
+    // From here on, registrations that allocate (they may, inside the C
+    // library) are served by the new heap instead of recursing into us.
+    ensure_fork_handlers();
     if constexpr (Exit == ThreadExit::pthread_key) {
       pthread_setspecific(state_.value.key, td);
     } else {
@@ -152,6 +157,16 @@ private:
       exit_guard_.td = td;
     }
     return &td->heap;
+  }
+
+  // The pool lock is the one lock a forked child could inherit held; take it
+  // around fork so the child starts with it free.
+  static void ensure_fork_handlers() noexcept {
+    // relaxed: registering twice is harmless (the handlers nest), so this
+    // flag only avoids needless work.
+    if (state_.value.fork_handlers.exchange(true, std::memory_order_relaxed))
+      return;
+    pthread_atfork(&lock_pool, &unlock_pool, &unlock_pool);
   }
 
   static bool ensure_key() noexcept {

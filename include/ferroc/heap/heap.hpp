@@ -9,6 +9,8 @@
 #include <new>
 #include <utility>
 
+#include <sched.h>
+
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
@@ -541,19 +543,24 @@ private:
   }
 
   // Changes the delay state, keeping the list bits. A remote thread in
-  // delayed_freeing finishes in a few instructions and then sets
-  // no_delayed itself: unless we need another state, we need not wait.
+  // delayed_freeing is ringing our delayed list for this page right now:
+  // the page will come back through that list, so for use_delayed and
+  // no_delayed there is nothing to wait for. Only never_delayed (the heap
+  // goes away, and its list with it) must wait until the push is done.
   static void set_delay_state(Page* pg, detail::DelayState state) noexcept {
     // relaxed: the CAS below re-validates.
     std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
-    for (;;) {
+    for (unsigned spins = 0;; ++spins) {
       std::uintptr_t const current = tf & detail::delay_mask;
       if (current == state)
         return;
       if (current == detail::delayed_freeing) {
-        if (state == detail::no_delayed)
+        if (state != detail::never_delayed)
           return;
-        FERROC_SPIN_PAUSE();
+        if (spins < 64)
+          FERROC_SPIN_PAUSE();
+        else
+          sched_yield();
         tf = pg->xthread_free.load(std::memory_order_relaxed); // relaxed: re-validated
         continue;
       }
