@@ -25,19 +25,26 @@ inline void* out_of_memory() noexcept {
   return nullptr;
 }
 
-FERROC_INLINE void* malloc(std::size_t size) noexcept {
+FERROC_NOINLINE inline void* malloc_slow(std::size_t size) noexcept {
   void* p = G::allocate(size);
-  if (FERROC_UNLIKELY(p == nullptr))
+  if (p == nullptr)
     return out_of_memory();
   return p;
+}
+
+FERROC_INLINE void* malloc(std::size_t size) noexcept {
+  if (void* p = G::try_allocate_fast(size); FERROC_LIKELY(p != nullptr))
+    return p;
+  return malloc_slow(size);
 }
 
 FERROC_INLINE void free(void* p) noexcept {
   // A pointer that is not in any of our segments (another allocator's, or
   // garbage) is ignored rather than followed into memory we do not own.
+  // nullptr is not in the map either.
   if (FERROC_UNLIKELY(!detail::segment_map_contains(p)))
     return;
-  G::deallocate(p);
+  G::deallocate_nonnull(p);
 }
 
 inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {

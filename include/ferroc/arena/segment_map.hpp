@@ -51,10 +51,13 @@ inline void segment_map_mark(void const* start, std::size_t size, bool owned) no
 /// Whether `p` lies in a segment of some Arenas (any non-null pointer a
 /// Heap handed out does). Masks p - 1, as segment_of does.
 FERROC_INLINE bool segment_map_contains(void const* p) noexcept {
-  auto const i = (reinterpret_cast<std::uintptr_t>(p) - 1) >> segment_shift;
-  if (FERROC_UNLIKELY((i >> (map_address_bits - segment_shift)) != 0))
+  auto const q = reinterpret_cast<std::uintptr_t>(p) - 1;
+  auto const word = q >> (segment_shift + 6);
+  if (FERROC_UNLIKELY(word >= map_words))
     return false;
-  return ((segment_map[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1) != 0;
+  // The shift count is taken modulo 64, as the bit index within the word.
+  return ((segment_map[word].load(std::memory_order_relaxed) >> ((q >> segment_shift) & 63)) & 1) !=
+         0;
 }
 #else
 inline void segment_map_mark(void const*, std::size_t, bool) noexcept {}

@@ -63,6 +63,16 @@ public:
     return thread_heap_->allocate_zeroed(size, align);
   }
 
+  /// See Heap::try_allocate_fast.
+  FERROC_INLINE static void* try_allocate_fast(std::size_t size) noexcept {
+    return thread_heap_->try_allocate_fast(size);
+  }
+
+  /// Frees a block that is not nullptr.
+  FERROC_INLINE static void deallocate_nonnull(void* p) noexcept {
+    thread_heap_->deallocate_nonnull(p);
+  }
+
   /// Frees a block of this global allocator, from any thread; nullptr is a no-op.
   FERROC_INLINE static void deallocate(void* p) noexcept { thread_heap_->deallocate(p); }
 

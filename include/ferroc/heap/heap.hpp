@@ -143,6 +143,11 @@ public:
   FERROC_INLINE void deallocate(void* p) noexcept {
     if (FERROC_UNLIKELY(p == nullptr))
       return;
+    deallocate_nonnull(p);
+  }
+
+  /// `deallocate` for a caller that has ruled out nullptr already.
+  FERROC_INLINE void deallocate_nonnull(void* p) noexcept {
     Segment* seg = detail::segment_of(p);
     Page* pg = seg->page_of(p);
     // relaxed: only this thread ever stores its own address there.
@@ -151,14 +156,26 @@ public:
       auto* b = static_cast<Block*>(p);
       b->next = pg->local_free;
       pg->local_free = b;
-      // An empty page that is the only one of its bin stays (see
-      // retire_page); testing that here keeps the call off the path of a
-      // program that allocates and frees one block at a time.
-      if (FERROC_UNLIKELY(--pg->used == 0) && (pg->next != nullptr || pg->prev != nullptr))
-        retire_page(pg);
+      if (FERROC_UNLIKELY(--pg->used == 0))
+        page_emptied(pg);
       return;
     }
     deallocate_slow(seg, pg, p);
+  }
+
+  /// The fast path of `allocate` alone: a block of at least `size` bytes
+  /// (16-byte aligned) when one is at hand, else nullptr (call `allocate`).
+  /// Lets a caller keep its own slow path out of line.
+  FERROC_INLINE void* try_allocate_fast(std::size_t size) noexcept {
+    if (FERROC_LIKELY(size <= detail::direct_size_max)) {
+      Page* pg = direct_[detail::direct_index(size)];
+      if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
+        pg->free = b->next;
+        ++pg->used;
+        return b;
+      }
+    }
+    return nullptr;
   }
 
   /// Resizes a block, keeping its contents up to the smaller size. Keeps `p`
@@ -466,6 +483,13 @@ private:
     if (detail::page_is_in_full(pg))
       unfull(pg);
     if (--pg->used == 0)
+      retire_page(pg);
+  }
+
+  // Out of line, so the free fast path needs no registers for it. An empty
+  // page that is the only one of its bin stays (see retire_page).
+  FERROC_NOINLINE void page_emptied(Page* pg) noexcept {
+    if (pg->next != nullptr || pg->prev != nullptr)
       retire_page(pg);
   }
 
