@@ -88,10 +88,17 @@ if [ "$sanitize" -eq 1 ]; then
 
   export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
-  run_config asan "address,undefined" "${san_flags[@]}" || failed+=("build/asan${suffix}")
+  # The sanitizer builds use the other compiler, so that every run of this
+  # script compiles everything warning-free with both g++ and clang++.
+  if [ "$compiler" = gcc ] || [ "$compiler" = g++ ]; then
+    other=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
+  else
+    other=(-DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++)
+  fi
+  run_config asan "address,undefined" "${san_flags[@]}" "${other[@]}" || failed+=("build/asan${suffix}")
 
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
-  run_config tsan "thread" "${san_flags[@]}" || failed+=("build/tsan${suffix}")
+  run_config tsan "thread" "${san_flags[@]}" "${other[@]}" || failed+=("build/tsan${suffix}")
 fi
 
 if [ "${#failed[@]}" -ne 0 ]; then
