@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//
+// Returning memory: after a large workload is freed and collect(true) runs,
+// the resident set falls back near where it started.
+#include <ferroc/ferroc.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace {
+
+using ferroc_test::KiB;
+using ferroc_test::MiB;
+
+struct Block {
+  void* p;
+  std::size_t size;
+};
+
+// Allocates about `total` bytes in blocks of 64 B..32 KiB (log-uniform: as
+// many small as medium blocks), touching every byte.
+std::size_t fill_heap(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>& blocks,
+                      std::size_t total, ferroc_test::Rng& rng) {
+  std::size_t allocated = 0;
+  while (allocated < total) {
+    const std::size_t size = rng.log_uniform(64, 32 * KiB);
+    void* p = heap.allocate(size);
+    if (p == nullptr) {
+      break;
+    }
+    std::memset(p, static_cast<int>(size), size);
+    blocks.push_back({p, size});
+    allocated += size;
+  }
+  return allocated;
+}
+
+// Frees the blocks in a random order, checking their contents on the way.
+std::size_t free_all(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>& blocks,
+                     ferroc_test::Rng& rng) {
+  for (std::size_t i = blocks.size(); i > 1; --i) {
+    std::swap(blocks[i - 1], blocks[rng.below(i)]);
+  }
+  std::size_t corrupted = 0;
+  for (const Block& block : blocks) {
+    const auto* bytes = static_cast<const unsigned char*>(block.p);
+    const auto expected = static_cast<unsigned char>(block.size);
+    if (bytes[0] != expected || bytes[block.size - 1] != expected) {
+      ++corrupted;
+    }
+    heap.deallocate(block.p);
+  }
+  blocks.clear();
+  return corrupted;
+}
+
+} // namespace
+
+TEST_CASE("collect(true) returns freed memory to the OS", "[rss]") {
+  constexpr std::size_t workload = 256 * MiB;
+  ferroc_test::Rng rng(0x0055'0000'0256ULL);
+  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Context cx{arenas};
+  ferroc::Heap heap{cx};
+
+  // Bookkeeping memory comes from the system allocator: reserve it before the
+  // baseline so it does not count as the allocator's.
+  std::vector<Block> blocks;
+  blocks.reserve(workload / KiB);
+
+  // Warm up so the baseline includes the allocator's own fixed costs (page
+  // tables of the first segments, headers, bins).
+  fill_heap(heap, blocks, 4 * MiB, rng);
+  CHECK(free_all(heap, blocks, rng) == 0);
+  heap.collect(true);
+  const std::size_t baseline = ferroc_test::resident_bytes();
+  REQUIRE(baseline > 0);
+
+  const std::size_t allocated = fill_heap(heap, blocks, workload, rng);
+  REQUIRE(allocated >= workload);
+  const std::size_t peak = ferroc_test::resident_bytes();
+  CHECK(free_all(heap, blocks, rng) == 0);
+  heap.collect(true);
+  const std::size_t after = ferroc_test::resident_bytes();
+
+  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after collect "
+                       << after / KiB << " KiB");
+#if FERROC_TEST_SANITIZED
+  // ASan/TSan keep shadow memory and quarantine: RSS no longer reflects the
+  // allocator. The workload above still ran (and was checked).
+  WARN("built with a sanitizer: the RSS bound is not checked");
+#else
+  // The workload was really resident, or the test would prove nothing.
+  CHECK(peak >= baseline + workload / 2);
+  // The whole process's resident set is a few MiB, so 10 % of it would be
+  // noise-sized: allow 10 % of the baseline or 4 MiB, whichever is larger.
+  const std::size_t slack = std::max(baseline / 10, 4 * MiB);
+  CHECK(after <= baseline + slack);
+#endif
+
+  // And the heap still works after giving its memory back.
+  const std::size_t again = fill_heap(heap, blocks, 16 * MiB, rng);
+  CHECK(again >= 16 * MiB);
+  CHECK(free_all(heap, blocks, rng) == 0);
+}
+
+TEST_CASE("collect(true) returns freed huge and large blocks to the OS", "[rss]") {
+  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Context cx{arenas};
+  ferroc::Heap heap{cx};
+  const std::size_t start_segments = arenas.segments_in_use();
+  const std::size_t baseline = ferroc_test::resident_bytes();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 16; ++i) {
+    const std::size_t size = (i % 2 == 0) ? 1536 * KiB : 12 * MiB; // large and huge
+    void* p = heap.allocate(size);
+    REQUIRE(p != nullptr);
+    std::memset(p, 0x42, size);
+    blocks.push_back(p);
+  }
+  const std::size_t peak = ferroc_test::resident_bytes();
+  for (void* p : blocks) {
+    heap.deallocate(p);
+  }
+  heap.collect(true);
+  const std::size_t after = ferroc_test::resident_bytes();
+  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after collect "
+                       << after / KiB << " KiB");
+#if FERROC_TEST_SANITIZED
+  WARN("built with a sanitizer: the RSS bound is not checked");
+#else
+  CHECK(peak >= baseline + 64 * MiB);
+  CHECK(after <= baseline + std::max(baseline / 10, 4 * MiB));
+#endif
+  CHECK(arenas.segments_in_use() == start_segments);
+}

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//
+// Base allocators: Static<N> (a fixed region, never the OS) runs out cleanly
+// and recovers, and a user-defined base sees balanced traffic.
+//
+// This file interposes mmap, mmap64, munmap, madvise and mprotect for the
+// whole test program: each call is counted, then forwarded straight to the
+// kernel with syscall(2). The counts prove that a Static workload never
+// reaches the OS, while an MmapAlloc workload (the control) does. Under
+// ThreadSanitizer the interposers are left out, because TSan must see every
+// mapping change itself; the OS-call test then only warns.
+#include <ferroc/ferroc.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "test_util.hpp"
+
+#if !FERROC_TEST_TSAN
+#define FERROC_TEST_COUNTS_OS_CALLS 1
+
+namespace {
+
+// Zero-initialised before any code runs, so the interposers may count from
+// the first call on.
+std::atomic<std::size_t> os_map_calls{0};
+std::atomic<std::size_t> os_unmap_calls{0};
+std::atomic<std::size_t> os_advise_calls{0};
+std::atomic<std::size_t> os_protect_calls{0};
+
+std::size_t os_calls() {
+  return os_map_calls.load() + os_unmap_calls.load() + os_advise_calls.load() +
+         os_protect_calls.load();
+}
+
+} // namespace
+
+extern "C" void* mmap(void* addr, std::size_t length, int prot, int flags, int fd,
+                      off_t offset) noexcept {
+  os_map_calls.fetch_add(1, std::memory_order_relaxed); // a counter: no ordering needed
+  return reinterpret_cast<void*>(syscall(SYS_mmap, addr, length, prot, flags, fd, offset));
+}
+
+extern "C" void* mmap64(void* addr, std::size_t length, int prot, int flags, int fd,
+                        off64_t offset) noexcept {
+  os_map_calls.fetch_add(1, std::memory_order_relaxed);
+  return reinterpret_cast<void*>(syscall(SYS_mmap, addr, length, prot, flags, fd, offset));
+}
+
+extern "C" int munmap(void* addr, std::size_t length) noexcept {
+  os_unmap_calls.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(syscall(SYS_munmap, addr, length));
+}
+
+extern "C" int madvise(void* addr, std::size_t length, int advice) noexcept {
+  os_advise_calls.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(syscall(SYS_madvise, addr, length, advice));
+}
+
+extern "C" int mprotect(void* addr, std::size_t length, int prot) noexcept {
+  os_protect_calls.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(syscall(SYS_mprotect, addr, length, prot));
+}
+#else
+#define FERROC_TEST_COUNTS_OS_CALLS 0
+#endif
+
+namespace {
+
+using ferroc_test::check_pattern;
+using ferroc_test::fill_pattern;
+using ferroc_test::KiB;
+using ferroc_test::MiB;
+
+constexpr std::size_t region_size = std::size_t{16} << 20U;
+using Region = ferroc::Static<region_size>;
+
+static_assert(ferroc::BaseAlloc<Region>);
+static_assert(!std::is_copy_constructible_v<Region>);
+
+bool in_region(const Region& region, const void* p, std::size_t size) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(&region);
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  return at >= begin && at + size <= begin + sizeof(Region);
+}
+
+// Allocates blocks of `size` until the region runs dry. Checks every block
+// lies inside the region and that no block overwrote another.
+std::size_t exhaust(ferroc::Heap<Region>& heap, const Region& region, std::size_t size,
+                    std::vector<void*>& blocks) {
+  // Far more attempts than can ever fit: the loop must end with nullptr.
+  const std::size_t limit = region_size / size + 16;
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < limit; ++i) {
+    void* p = heap.allocate(size);
+    if (p == nullptr) {
+      break;
+    }
+    outside += in_region(region, p, size) ? 0 : 1;
+    fill_pattern(p, size, blocks.size());
+    blocks.push_back(p);
+  }
+  CHECK(outside == 0);
+  CHECK(blocks.size() < limit); // nullptr did come back
+  std::size_t corrupted = 0;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    corrupted += check_pattern(blocks[i], size, i) ? 0 : 1;
+  }
+  CHECK(corrupted == 0);
+  return blocks.size() * size;
+}
+
+void free_all(ferroc::Heap<Region>& heap, std::vector<void*>& blocks) {
+  for (void* p : blocks) {
+    heap.deallocate(p);
+  }
+  blocks.clear();
+  heap.collect(true);
+}
+
+} // namespace
+
+TEST_CASE("Static<N> runs out with nullptr and recovers after collect", "[static]") {
+  static Region region;
+  CHECK(region.capacity() == region_size);
+  REQUIRE(region.used_bytes() == 0);
+  {
+    ferroc::Arenas arenas{region};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    std::vector<void*> blocks;
+
+    const std::size_t medium_first = exhaust(heap, region, 64 * KiB, blocks);
+    INFO("64 KiB blocks: " << medium_first / KiB << " KiB of " << region_size / KiB << " KiB");
+    CHECK(medium_first >= region_size / 2);
+    CHECK(region.used_bytes() > 0);
+    CHECK(region.used_bytes() <= region.capacity());
+    // Once exhausted, other sizes fail cleanly too.
+    CHECK(heap.allocate(4 * MiB) == nullptr);
+    free_all(heap, blocks);
+
+    // The freed pages serve another size class.
+    const std::size_t small_first = exhaust(heap, region, KiB, blocks);
+    INFO("1 KiB blocks: " << small_first / KiB << " KiB");
+    CHECK(small_first >= region_size / 2);
+    free_all(heap, blocks);
+
+    // And the same amounts fit again.
+    const std::size_t medium_again = exhaust(heap, region, 64 * KiB, blocks);
+    CHECK(medium_again >= medium_first);
+    free_all(heap, blocks);
+    const std::size_t small_again = exhaust(heap, region, KiB, blocks);
+    CHECK(small_again >= small_first);
+    free_all(heap, blocks);
+  }
+  CHECK(region.used_bytes() == 0);
+}
+
+TEST_CASE("Static<N> serves huge blocks and refuses impossible ones", "[static]") {
+  static Region region;
+  REQUIRE(region.used_bytes() == 0);
+  {
+    ferroc::Arenas arenas{region};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    CHECK(heap.allocate(region_size) == nullptr);
+    CHECK(heap.allocate(2 * region_size) == nullptr);
+    void* huge = heap.allocate(3 * MiB);
+    REQUIRE(huge != nullptr);
+    CHECK(in_region(region, huge, 3 * MiB));
+    std::memset(huge, 0x3C, 3 * MiB);
+    void* small = heap.allocate(100);
+    REQUIRE(small != nullptr);
+    CHECK(in_region(region, small, 100));
+    heap.deallocate(huge);
+    heap.deallocate(small);
+    heap.collect(true);
+    void* again = heap.allocate(3 * MiB);
+    CHECK(again != nullptr);
+    heap.deallocate(again);
+    // Zeroed memory is zero inside a Static region too, even where the huge
+    // block wrote before.
+    auto* zeroed = static_cast<unsigned char*>(heap.allocate_zeroed(3 * MiB));
+    REQUIRE(zeroed != nullptr);
+    CHECK(ferroc_test::all_bytes_are(zeroed, 3 * MiB, 0));
+    heap.deallocate(zeroed);
+  }
+  CHECK(region.used_bytes() == 0);
+}
+
+TEST_CASE("Static<N> is shared by heaps on several threads", "[static][threads]") {
+  static Region region;
+  REQUIRE(region.used_bytes() == 0);
+  {
+    ferroc::Arenas arenas{region};
+    std::atomic<std::size_t> failures{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        ferroc::Context cx{arenas};
+        ferroc::Heap heap{cx};
+        std::vector<void*> blocks;
+        for (std::size_t i = 0; i < 2000; ++i) {
+          void* p = heap.allocate(64 + t * 32);
+          if (p == nullptr || !in_region(region, p, 64)) {
+            failures.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          fill_pattern(p, 64, t * 100000 + i);
+          blocks.push_back(p);
+        }
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+          if (!check_pattern(blocks[i], 64, t * 100000 + i)) {
+            failures.fetch_add(1, std::memory_order_relaxed);
+          }
+          heap.deallocate(blocks[i]);
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+    CHECK(failures.load() == 0);
+  }
+  CHECK(region.used_bytes() == 0);
+}
+
+TEST_CASE("Static<N> never calls the OS but MmapAlloc does", "[static][os]") {
+#if FERROC_TEST_COUNTS_OS_CALLS
+  // The control: the counters see MmapAlloc's traffic.
+  const std::size_t before_mmap = os_calls();
+  const std::size_t before_map_only = os_map_calls.load();
+  {
+    ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    std::vector<void*> blocks;
+    for (const std::size_t size : {std::size_t{64}, 64 * KiB, MiB, 8 * MiB}) {
+      void* p = heap.allocate(size);
+      REQUIRE(p != nullptr);
+      std::memset(p, 1, size);
+      blocks.push_back(p);
+    }
+    for (void* p : blocks) {
+      heap.deallocate(p);
+    }
+    heap.collect(true);
+  }
+  INFO("MmapAlloc workload: " << os_calls() - before_mmap << " OS calls");
+  CHECK(os_map_calls.load() > before_map_only);
+  CHECK(os_calls() > before_mmap);
+
+  // The same kind of workload, and more, over a Static region: no OS call.
+  static Region region;
+  const std::size_t before_static = os_calls();
+  {
+    ferroc::Arenas arenas{region};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    // The region holds three or four 4 MiB segment slots (fewer when it does
+    // not start on a 4 MiB boundary): small, medium and large blocks first,
+    // then a huge one alone.
+    std::vector<void*> blocks;
+    for (const std::size_t size : {std::size_t{64}, 64 * KiB, MiB}) {
+      void* p = heap.allocate(size);
+      REQUIRE(p != nullptr);
+      std::memset(p, 1, size);
+      blocks.push_back(p);
+    }
+    free_all(heap, blocks);
+    void* huge = heap.allocate(3 * MiB);
+    REQUIRE(huge != nullptr);
+    std::memset(huge, 1, 3 * MiB);
+    heap.deallocate(huge);
+    heap.collect(true);
+    exhaust(heap, region, 16 * KiB, blocks);
+    free_all(heap, blocks);
+    void* zeroed = heap.allocate_zeroed(100 * KiB);
+    CHECK(zeroed != nullptr);
+    heap.deallocate(zeroed);
+    heap.collect(true);
+  }
+  INFO("Static workload: " << os_calls() - before_static << " OS calls");
+  CHECK(os_calls() == before_static);
+  CHECK(region.used_bytes() == 0);
+#else
+  WARN("built with ThreadSanitizer: OS calls are not counted");
+#endif
+}
+
+// ---- a user-defined base ---------------------------------------------------
+
+namespace {
+
+// What the counting base saw; shared by its copies (Arenas holds a copyable
+// base by value).
+struct BaseLedger {
+  std::mutex mutex;
+  std::map<void*, std::size_t> live; // chunk -> size, as handed out
+  std::size_t allocations = 0;
+  std::size_t deallocations = 0;
+  std::size_t bytes_taken = 0;
+  std::size_t bytes_returned = 0;
+  std::size_t mismatches = 0; // deallocate with a pointer or size never handed out
+  std::size_t misaligned = 0;
+};
+
+// A BaseAlloc written by a user: counts every call, then forwards to
+// MmapAlloc. It declares no decommit capability.
+struct CountingBase {
+  static constexpr bool is_zeroed = ferroc::MmapAlloc::is_zeroed;
+
+  BaseLedger* ledger;
+  ferroc::MmapAlloc inner{};
+
+  void* allocate(std::size_t size, std::size_t align) noexcept {
+    void* p = inner.allocate(size, align);
+    if (p != nullptr) {
+      const std::lock_guard lock{ledger->mutex};
+      ++ledger->allocations;
+      ledger->bytes_taken += size;
+      ledger->live.emplace(p, size);
+      ledger->misaligned += ferroc_test::is_aligned(p, align) ? 0 : 1;
+    }
+    return p;
+  }
+
+  void deallocate(void* p, std::size_t size) noexcept {
+    {
+      const std::lock_guard lock{ledger->mutex};
+      ++ledger->deallocations;
+      ledger->bytes_returned += size;
+      const auto it = ledger->live.find(p);
+      if (it == ledger->live.end() || it->second != size) {
+        ++ledger->mismatches;
+      } else {
+        ledger->live.erase(it);
+      }
+    }
+    inner.deallocate(p, size);
+  }
+};
+
+static_assert(ferroc::BaseAlloc<CountingBase>);
+
+void run_mixed_workload(ferroc::Heap<CountingBase>& heap, std::vector<void*>& keep) {
+  ferroc_test::Rng rng(42);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 5000; ++i) {
+    std::size_t size = rng.log_uniform(1, 16 * KiB);
+    if (i % 500 == 0) {
+      size = 5 * MiB;
+    } else if (i % 100 == 0) {
+      size = 600 * KiB;
+    }
+    void* p = heap.allocate(size);
+    REQUIRE(p != nullptr);
+    std::memset(p, 0xEE, size);
+    (i % 10 == 0 ? keep : blocks).push_back(p);
+  }
+  for (void* p : blocks) {
+    heap.deallocate(p);
+  }
+}
+
+} // namespace
+
+TEST_CASE("a user-defined base sees balanced calls", "[static][base]") {
+  BaseLedger ledger;
+  {
+    ferroc::Arenas arenas{CountingBase{&ledger}};
+    static_assert(std::is_same_v<decltype(arenas), ferroc::Arenas<CountingBase>>);
+    CHECK(arenas.base().ledger == &ledger);
+    std::vector<void*> kept;
+    {
+      ferroc::Context cx{arenas};
+      ferroc::Heap heap{cx};
+      run_mixed_workload(heap, kept);
+      heap.collect(true);
+    }
+    // A second thread frees what the dead heap left behind, then a new heap
+    // reclaims the abandoned segments.
+    std::thread([&] {
+      for (void* p : kept) {
+        arenas.deallocate(p);
+      }
+    }).join();
+    kept.clear();
+    {
+      ferroc::Context cx{arenas};
+      ferroc::Heap heap{cx};
+      heap.collect(true);
+      run_mixed_workload(heap, kept);
+      for (void* p : kept) {
+        heap.deallocate(p);
+      }
+      heap.collect(true);
+    }
+    CHECK(arenas.segments_in_use() == 0);
+    CHECK(ledger.allocations > 0);
+  }
+  CHECK(ledger.allocations > 0);
+  CHECK(ledger.mismatches == 0);
+  CHECK(ledger.misaligned == 0);
+  CHECK(ledger.deallocations == ledger.allocations);
+  CHECK(ledger.bytes_returned == ledger.bytes_taken);
+  CHECK(ledger.live.empty());
+}
+
+TEST_CASE("destroying the arenas returns everything to the base", "[static][base]") {
+  // Even blocks the program never freed: the arenas own all their memory.
+  BaseLedger ledger;
+  {
+    ferroc::Arenas arenas{CountingBase{&ledger}};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    std::vector<void*> kept;
+    run_mixed_workload(heap, kept);
+    CHECK_FALSE(kept.empty()); // leaked on purpose
+  }
+  CHECK(ledger.allocations > 0);
+  CHECK(ledger.mismatches == 0);
+  CHECK(ledger.deallocations == ledger.allocations);
+  CHECK(ledger.bytes_returned == ledger.bytes_taken);
+  CHECK(ledger.live.empty());
+
+  static Region region;
+  {
+    ferroc::Arenas arenas{region};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    for (int i = 0; i < 100; ++i) {
+      CHECK(heap.allocate(static_cast<std::size_t>(i) * 100) != nullptr); // leaked on purpose
+    }
+    CHECK(region.used_bytes() > 0);
+  }
+  CHECK(region.used_bytes() == 0);
+}

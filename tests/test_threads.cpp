@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//
+// Heaps on several threads: blocks freed by a thread other than the one that
+// allocated them, heaps that die while their blocks live on (abandoned
+// segments), and reclaiming those segments from a new heap.
+//
+// Scale: FERROC_TEST_SCALE multiplies the blocks per thread (default 1 =
+// 100k blocks per thread, the CI run; 10 for the full run).
+#include <ferroc/ferroc.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace {
+
+using ferroc_test::check_pattern;
+using ferroc_test::fill_pattern;
+using ferroc_test::KiB;
+using ferroc_test::MiB;
+
+using MmapArenas = ferroc::Arenas<ferroc::MmapAlloc>;
+using MmapContext = ferroc::Context<ferroc::MmapAlloc>;
+using MmapHeap = ferroc::Heap<ferroc::MmapAlloc>;
+
+// A block in flight from its producer to the thread that frees it.
+struct Item {
+  void* block;
+  std::uint32_t producer;
+  std::uint32_t seq;
+};
+
+// What the producer wrote: the tag and the size follow from (producer, seq).
+std::uint64_t tag_of(std::uint32_t producer, std::uint32_t seq) {
+  return (std::uint64_t{producer} << 32U) | seq;
+}
+
+std::size_t size_of(std::uint32_t producer, std::uint32_t seq) {
+  // Small sizes, 8..264 bytes, with an occasional medium block.
+  if (seq % 997 == 0) {
+    return 2 * KiB + (seq % 13) * 1000;
+  }
+  return 8 + ((seq * 7 + producer) % 33) * 8;
+}
+
+// A mutex-protected queue of blocks for one consumer thread.
+class Mailbox {
+public:
+  void push(std::vector<Item>& batch) {
+    const std::lock_guard lock{mutex_};
+    items_.insert(items_.end(), batch.begin(), batch.end());
+    batch.clear();
+  }
+
+  void take_all(std::vector<Item>& out) {
+    const std::lock_guard lock{mutex_};
+    out.assign(items_.begin(), items_.end());
+    items_.clear();
+  }
+
+private:
+  std::mutex mutex_;
+  std::deque<Item> items_;
+};
+
+} // namespace
+
+TEST_CASE("8 threads free each other's blocks", "[threads][stress]") {
+  constexpr std::uint32_t thread_count = 8;
+  const auto per_thread = static_cast<std::uint32_t>(100000 * ferroc_test::test_scale());
+  constexpr std::size_t batch_size = 64;
+
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  const std::size_t start_segments = arenas.segments_in_use();
+  std::vector<Mailbox> mailboxes(thread_count);
+  // produced[t] is final once done[t] is set (release/acquire pair).
+  std::vector<std::atomic<std::uint32_t>> produced(thread_count);
+  std::vector<std::atomic<bool>> done(thread_count);
+  std::atomic<std::uint64_t> corrupted{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> freed{0};
+
+  // Thread t allocates, fills and sends its blocks to thread t + 1, and
+  // checks and frees the blocks of thread t - 1.
+  auto worker = [&](std::uint32_t self) {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    const std::uint32_t next = (self + 1) % thread_count;
+    const std::uint32_t previous = (self + thread_count - 1) % thread_count;
+    Mailbox& outbox = mailboxes[next];
+    Mailbox& inbox = mailboxes[self];
+    std::vector<Item> batch;
+    std::vector<Item> received;
+    std::uint32_t consumed = 0;
+
+    auto drain = [&] {
+      inbox.take_all(received);
+      for (const Item& item : received) {
+        const std::size_t size = size_of(item.producer, item.seq);
+        if (item.producer != previous ||
+            !check_pattern(item.block, size, tag_of(item.producer, item.seq))) {
+          corrupted.fetch_add(1, std::memory_order_relaxed);
+        }
+        heap.deallocate(item.block);
+      }
+      consumed += static_cast<std::uint32_t>(received.size());
+      received.clear();
+    };
+
+    std::uint32_t sent = 0;
+    for (std::uint32_t seq = 0; seq < per_thread; ++seq) {
+      const std::size_t size = size_of(self, seq);
+      void* p = heap.allocate(size);
+      if (p == nullptr) {
+        failed.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      fill_pattern(p, size, tag_of(self, seq));
+      batch.push_back({p, self, seq});
+      ++sent;
+      if (batch.size() == batch_size) {
+        outbox.push(batch);
+        drain();
+      }
+    }
+    outbox.push(batch);
+    produced[self].store(sent, std::memory_order_relaxed);
+    // Release: the consumer that sees done also sees produced and the pushes.
+    done[self].store(true, std::memory_order_release);
+
+    // Our heap may die before the next thread frees our last blocks: that is
+    // part of the test (their segments get abandoned).
+    for (;;) {
+      // Acquire: pairs with the producer's release store above.
+      const bool producer_done = done[previous].load(std::memory_order_acquire);
+      drain();
+      if (producer_done && consumed == produced[previous].load(std::memory_order_relaxed)) {
+        break;
+      }
+      std::this_thread::yield();
+    }
+    freed.fetch_add(consumed, std::memory_order_relaxed);
+  };
+
+  std::vector<std::thread> threads;
+  for (std::uint32_t t = 0; t < thread_count; ++t) {
+    threads.emplace_back(worker, t);
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+
+  CHECK(failed.load() == 0);
+  CHECK(corrupted.load() == 0);
+  CHECK(freed.load() == std::uint64_t{per_thread} * thread_count);
+
+  // Heaps that died before their last blocks came back left abandoned
+  // segments; a new heap reclaims and releases them all.
+  MmapContext cx{arenas};
+  MmapHeap heap{cx};
+  heap.collect(true);
+  CHECK(arenas.abandoned_segments() == 0);
+  CHECK(arenas.segments_in_use() == start_segments);
+}
+
+TEST_CASE("blocks outlive their heap and are freed from another thread", "[threads][abandon]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  const std::size_t start_segments = arenas.segments_in_use();
+  CHECK(arenas.abandoned_segments() == 0);
+
+  struct Block {
+    void* p;
+    std::size_t size;
+  };
+  std::vector<Block> blocks;
+  {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    // Small, medium, large and huge blocks, so every segment kind is left
+    // behind.
+    for (std::size_t i = 0; i < 20000; ++i) {
+      std::size_t size = 16 + (i % 64) * 16;
+      if (i % 100 == 1) {
+        size = 20 * KiB;
+      } else if (i % 2000 == 2) {
+        size = 700 * KiB;
+      } else if (i == 3) {
+        size = 6 * MiB;
+      }
+      void* p = heap.allocate(size);
+      REQUIRE(p != nullptr);
+      fill_pattern(p, size, i);
+      blocks.push_back({p, size});
+    }
+    // heap and cx end here, with every block still live.
+  }
+  CHECK(arenas.abandoned_segments() > 0);
+  CHECK(arenas.segments_in_use() > start_segments);
+
+  std::atomic<std::size_t> corrupted{0};
+  std::thread freer([&] {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (!check_pattern(blocks[i].p, blocks[i].size, i)) {
+        corrupted.fetch_add(1, std::memory_order_relaxed);
+      }
+      // Half through this thread's own heap, half without any heap.
+      if (i % 2 == 0) {
+        heap.deallocate(blocks[i].p);
+      } else {
+        arenas.deallocate(blocks[i].p);
+      }
+    }
+  });
+  freer.join();
+  CHECK(corrupted.load() == 0);
+
+  MmapContext cx{arenas};
+  MmapHeap heap{cx};
+  heap.collect(true);
+  CHECK(arenas.abandoned_segments() == 0);
+  CHECK(arenas.segments_in_use() == start_segments);
+}
+
+TEST_CASE("a new heap reclaims abandoned segments while blocks are live", "[threads][abandon]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  const std::size_t start_segments = arenas.segments_in_use();
+
+  // A thread allocates and exits, keeping every other block alive.
+  std::vector<void*> survivors;
+  std::thread owner([&] {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    std::vector<void*> all;
+    for (std::size_t i = 0; i < 30000; ++i) {
+      void* p = heap.allocate(64);
+      if (p == nullptr) {
+        return;
+      }
+      fill_pattern(p, 64, i);
+      all.push_back(p);
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (i % 2 == 1) {
+        heap.deallocate(all[i]);
+      } else {
+        survivors.push_back(all[i]);
+      }
+    }
+  });
+  owner.join();
+  REQUIRE(survivors.size() == 15000);
+  CHECK(arenas.abandoned_segments() > 0);
+
+  {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    heap.collect(true); // reclaims: the abandoned segments still hold survivors
+    CHECK(arenas.abandoned_segments() == 0);
+
+    // The reclaimed pages have free holes: new blocks of the same class fill
+    // them and must never land on a survivor.
+    std::vector<void*> fresh;
+    for (std::size_t i = 0; i < 15000; ++i) {
+      void* p = heap.allocate(64);
+      REQUIRE(p != nullptr);
+      fill_pattern(p, 64, ~std::uint64_t{i});
+      fresh.push_back(p);
+    }
+    std::size_t corrupted = 0;
+    for (std::size_t i = 0; i < survivors.size(); ++i) {
+      corrupted += check_pattern(survivors[i], 64, 2 * i) ? 0 : 1;
+    }
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      corrupted += check_pattern(fresh[i], 64, ~std::uint64_t{i}) ? 0 : 1;
+    }
+    CHECK(corrupted == 0);
+
+    // Survivors go back through the reclaiming heap, fresh ones from a
+    // third thread.
+    for (void* p : survivors) {
+      heap.deallocate(p);
+    }
+    std::thread other([&] {
+      for (void* p : fresh) {
+        arenas.deallocate(p);
+      }
+    });
+    other.join();
+    heap.collect(true);
+  }
+  CHECK(arenas.abandoned_segments() == 0);
+  CHECK(arenas.segments_in_use() == start_segments);
+}
+
+TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]") {
+  // One owner allocates; four threads free disjoint quarters concurrently,
+  // all pushing onto the same pages' thread-free lists. The owner then
+  // reuses the memory.
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapContext cx{arenas};
+  MmapHeap heap{cx};
+  const std::size_t count = 40000 * ferroc_test::test_scale();
+  std::vector<void*> blocks(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    blocks[i] = heap.allocate(32 + (i % 4) * 16);
+    REQUIRE(blocks[i] != nullptr);
+    fill_pattern(blocks[i], 32, i);
+  }
+  const std::size_t segments = arenas.segments_in_use();
+
+  constexpr std::size_t freers = 4;
+  std::atomic<std::size_t> corrupted{0};
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < freers; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::size_t i = t; i < count; i += freers) {
+        if (!check_pattern(blocks[i], 32, i)) {
+          corrupted.fetch_add(1, std::memory_order_relaxed);
+        }
+        arenas.deallocate(blocks[i]);
+      }
+    });
+  }
+  // Meanwhile the owner keeps allocating and freeing its own blocks.
+  for (int round = 0; round < 50; ++round) {
+    void* p = heap.allocate(48);
+    REQUIRE(p != nullptr);
+    heap.deallocate(p);
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  CHECK(corrupted.load() == 0);
+
+  heap.collect(false);
+  for (std::size_t i = 0; i < count; ++i) {
+    blocks[i] = heap.allocate(32 + (i % 4) * 16);
+    REQUIRE(blocks[i] != nullptr);
+  }
+  // All of it came back: the same blocks fit in the same segments.
+  CHECK(arenas.segments_in_use() <= segments);
+  for (void* p : blocks) {
+    heap.deallocate(p);
+  }
+}
