@@ -28,10 +28,20 @@ inline constexpr std::size_t map_address_bits = 48;
 inline constexpr std::size_t map_words =
     (std::size_t{1} << (map_address_bits - segment_shift)) / 64;
 
-// All relaxed: a bit is set before any pointer into its range is handed
-// out, and that hand-over orders it; a bit is cleared only when nothing of
-// ours is left in the range.
-inline std::atomic<std::uint64_t> segment_map[map_words];
+// Plain words reached through std::atomic_ref: an array of a million
+// std::atomic objects is not reliably constant-initialised (clang gives up
+// and zeroes it at start-up, after allocations may have marked it), while
+// plain zeroed words always are.
+//
+// All accesses relaxed: a bit is set before any pointer into its range is
+// handed out, and that hand-over orders it; a bit is cleared only when
+// nothing of ours is left in the range.
+alignas(std::atomic_ref<std::uint64_t>::required_alignment) inline constinit std::uint64_t
+    segment_map[map_words]{};
+
+inline std::atomic_ref<std::uint64_t> segment_map_word(std::size_t i) noexcept {
+  return std::atomic_ref<std::uint64_t>(segment_map[i]);
+}
 
 /// Marks [start, start + size) as ours (`owned`) or not.
 inline void segment_map_mark(void const* start, std::size_t size, bool owned) noexcept {
@@ -42,9 +52,9 @@ inline void segment_map_mark(void const* start, std::size_t size, bool owned) no
   for (std::uintptr_t i = first; i <= last; ++i) {
     std::uint64_t const bit = std::uint64_t{1} << (i % 64);
     if (owned)
-      segment_map[i / 64].fetch_or(bit, std::memory_order_relaxed);
+      segment_map_word(i / 64).fetch_or(bit, std::memory_order_relaxed);
     else
-      segment_map[i / 64].fetch_and(~bit, std::memory_order_relaxed);
+      segment_map_word(i / 64).fetch_and(~bit, std::memory_order_relaxed);
   }
 }
 
@@ -56,8 +66,8 @@ FERROC_INLINE bool segment_map_contains(void const* p) noexcept {
   if (FERROC_UNLIKELY(word >= map_words))
     return false;
   // The shift count is taken modulo 64, as the bit index within the word.
-  return ((segment_map[word].load(std::memory_order_relaxed) >> ((q >> segment_shift) & 63)) & 1) !=
-         0;
+  return ((segment_map_word(word).load(std::memory_order_relaxed) >> ((q >> segment_shift) & 63)) &
+          1) != 0;
 }
 #else
 inline void segment_map_mark(void const*, std::size_t, bool) noexcept {}

@@ -85,7 +85,14 @@ public:
   static std::size_t usable_size(void const* p) noexcept { return thread_heap_->usable_size(p); }
 
   /// Runs the calling thread's heap's delayed clean-up (see Heap::collect).
-  static void collect(bool force = false) noexcept { thread_heap_->collect(force); }
+  /// Runs the calling thread's heap's delayed clean-up (see Heap::collect).
+  /// A forced collect first gives a thread that never allocated its heap,
+  /// so that it can reclaim what exited threads left behind.
+  static void collect(bool force = false) noexcept {
+    Heap<B>* heap = force ? thread_heap() : thread_heap_;
+    if (heap != nullptr)
+      heap->collect(force);
+  }
 
   static Arenas<B>& arenas() noexcept { return state_.value.arenas; }
 
@@ -105,18 +112,19 @@ private:
     ThreadData* next_free = nullptr;
   };
 
-  // Owns the base when the Arenas must use it by reference.
-  struct BaseHolder {
-    B base{};
-  };
-  struct NoBaseHolder {};
+  // A base the Arenas use by reference (a Static<N> region) lives in a
+  // variable of its own: it is all zero at start, so it goes to zero-filled
+  // storage (.bss) instead of making the executable N bytes larger, which
+  // it would as part of the state below (whose pointers are not zero).
+  struct NoBase {};
+  using OwnedBase = std::conditional_t<detail::held_by_reference<B>, B, NoBase>;
 
-  struct State : std::conditional_t<detail::held_by_reference<B>, BaseHolder, NoBaseHolder> {
+  struct State {
     constexpr State() noexcept : arenas(arenas_arg()) {}
 
-    constexpr decltype(auto) arenas_arg() noexcept {
+    static constexpr decltype(auto) arenas_arg() noexcept {
       if constexpr (detail::held_by_reference<B>)
-        return (this->base);
+        return (owned_base_.value);
       else
         return B{};
     }
@@ -149,10 +157,11 @@ private:
   FERROC_NOINLINE static Heap<B>* init_thread() noexcept {
     if (thread_heap_ != placeholder())
       return thread_heap_;
-    if constexpr (Exit == ThreadExit::pthread_key) {
-      if (!ensure_key())
-        return nullptr;
-    }
+    // After its thread_local destructor has run, a thread that allocates
+    // again (from a later destructor) gets a pthread key destructor instead.
+    bool const use_key = Exit == ThreadExit::pthread_key || thread_exited_;
+    if (use_key && !ensure_key())
+      return nullptr;
     ThreadData* td = take_thread_data();
     if (td == nullptr)
       return nullptr;
@@ -160,11 +169,11 @@ private:
     // From here on, registrations that allocate (they may, inside the C
     // library) are served by the new heap instead of recursing into us.
     ensure_fork_handlers();
-    if constexpr (Exit == ThreadExit::pthread_key) {
+    if (use_key) {
       pthread_setspecific(state_.value.key, td);
-    } else {
+    } else if constexpr (Exit == ThreadExit::thread_local_dtor) {
       // The first use of this thread_local registers its destructor.
-      exit_guard_.td = td;
+      exit_guard().td = td;
     }
     return &td->heap;
   }
@@ -261,6 +270,7 @@ private:
   struct ExitGuard {
     ThreadData* td = nullptr;
     ~ExitGuard() {
+      thread_exited_ = true;
       if (td != nullptr)
         release_thread(td);
     }
@@ -276,10 +286,17 @@ private:
     state_.value.pool_lock.store(false, std::memory_order_release);
   }
 
+  static constinit inline detail::NoDestroy<OwnedBase> owned_base_{};
   static constinit inline detail::NoDestroy<State> state_{};
   static constinit inline thread_local Heap<B>* thread_heap_ FERROC_TLS_MODEL =
       &state_.value.placeholder;
-  static inline thread_local ExitGuard exit_guard_{};
+  // Function-local: g++ 12 mis-compiles two static data members that are
+  // thread_local with destructors in one translation unit.
+  static ExitGuard& exit_guard() noexcept {
+    thread_local ExitGuard guard;
+    return guard;
+  }
+  static constinit inline thread_local bool thread_exited_ = false;
 };
 
 } // namespace ferroc
