@@ -269,6 +269,14 @@ private:
   }
 
   FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
+    // Sizes past the direct array still find a ready block at the head of
+    // their bin most of the time: take it without the search below.
+    if (size > detail::direct_size_max && size <= detail::large_block_max &&
+        align <= detail::min_align) {
+      Page* pg = bins_[detail::size_class_of(size)].first;
+      if (pg != nullptr && pg->free != nullptr)
+        return pop(pg, zero);
+    }
     if (FERROC_UNLIKELY(detached()))
       return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
     drain_delayed();
