@@ -65,7 +65,11 @@ run_config() {
   shift 2
   local dir="build/${name}${suffix}"
   echo
-  echo "==== ${dir} (compiler ${cxx}, sanitize '${sanitize_value}') ===="
+  local shown=$cxx arg
+  for arg in "$@"; do
+    case "$arg" in -DCMAKE_CXX_COMPILER=*) shown=${arg#*=} ;; esac
+  done
+  echo "==== ${dir} (compiler ${shown}, sanitize '${sanitize_value}') ===="
   cmake -S . -B "$dir" \
     -DCMAKE_C_COMPILER="$cc" \
     -DCMAKE_CXX_COMPILER="$cxx" \
