@@ -156,8 +156,11 @@ public:
       auto* b = static_cast<Block*>(p);
       b->next = pg->local_free;
       pg->local_free = b;
-      if (FERROC_UNLIKELY(--pg->used == 0))
-        page_emptied(pg);
+      // An empty page that is the only one of its bin stays (see
+      // retire_page): tested inline, so a program that allocates and frees
+      // one block at a time makes no call here.
+      if (FERROC_UNLIKELY(--pg->used == 0) && (pg->next != nullptr || pg->prev != nullptr))
+        return retire_page(pg);
       return;
     }
     deallocate_slow(seg, pg, p);
@@ -494,17 +497,10 @@ private:
       retire_page(pg);
   }
 
-  // Out of line, so the free fast path needs no registers for it. An empty
-  // page that is the only one of its bin stays (see retire_page).
-  FERROC_NOINLINE void page_emptied(Page* pg) noexcept {
-    if (pg->next != nullptr || pg->prev != nullptr)
-      retire_page(pg);
-  }
-
   // An empty page stays while it is the only one of its class, so a
   // program that allocates and frees one block at a time does not take and
   // give back a page on every call; otherwise it goes back to its segment.
-  void retire_page(Page* pg) noexcept {
+  FERROC_NOINLINE void retire_page(Page* pg) noexcept {
     detail::PageQueue const& q = bins_[pg->class_index];
     if (q.first == pg && pg->next == nullptr)
       return;

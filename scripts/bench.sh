@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
+#
+# Builds Ferroc in Release (build/release), runs the examples, the micro benchmarks against
+# glibc malloc and mimalloc, and the instruction counts, and prints the result tables.
+#
+#   scripts/bench.sh             # 5 repetitions per benchmark, medians reported (a few minutes)
+#   scripts/bench.sh --quick     # 1 short repetition and short instruction counts (smoke test)
+#
+# The tables are also written to build/release/bench/results.md.
+set -euo pipefail
+
+usage() {
+  sed -n '4,10s/^# \{0,1\}//p' "$0"
+}
+
+quick=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --quick) quick=1 ;;
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  *)
+    echo "bench.sh: unknown option '$1'" >&2
+    usage >&2
+    exit 2
+    ;;
+  esac
+  shift
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if [ -x "$root/scripts/setup.sh" ]; then
+  "$root/scripts/setup.sh"
+fi
+
+build="build/release"
+jobs=2
+
+echo "==== configure and build $build ===="
+cmake -S . -B "$build" \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DFERROC_BUILD_TESTS=OFF \
+  -DFERROC_BUILD_BENCH=ON \
+  -DFERROC_BUILD_EXAMPLES=ON \
+  -DFERROC_SANITIZE=
+cmake --build "$build" -j"$jobs"
+
+echo
+echo "==== examples ===="
+# Each example checks its own results; `set -e` stops here when one fails.
+examples=(
+  "basic 1000"
+  "static_region 1024"
+  "threads 4 10000"
+  "custom_global 2 2000"
+  "exchange 2 200 32"
+  "random 10000 100 1"
+  "stress 4 5 3"
+  "containers 5000"
+  "pmr 5000"
+)
+for example in "${examples[@]}"; do
+  read -r -a argv <<<"$example"
+  if [ -x "$build/examples/${argv[0]}" ]; then
+    "$build/examples/${argv[0]}" "${argv[@]:1}"
+  fi
+done
+
+results="$build/bench/results.md"
+{
+  echo "## Machine"
+  echo
+  model="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
+  mem_kib="$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || true)"
+  os="$( (. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}") || true)"
+  cxx_version="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" | head -n 1)"
+  echo "- CPU: ${model:-unknown}, $(nproc) cores"
+  if [ -n "$mem_kib" ]; then
+    echo "- memory: $(awk -v k="$mem_kib" 'BEGIN { printf "%.1f", k / 1048576 }') GiB (MemTotal)"
+  fi
+  echo "- OS: ${os:-$(uname -s)}, $(uname -m)"
+  echo "- compiler: $("${cxx_version:-c++}" --version | head -n 1), CMAKE_BUILD_TYPE=Release"
+  echo "- date: $(date -u +%Y-%m-%d)"
+  if [ -r /proc/loadavg ]; then
+    echo "- load average (1, 5, 15 min) before the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
+  fi
+  echo
+} >"$results"
+
+if [ -x "$build/bench/bench_micro" ]; then
+  echo
+  echo "==== micro benchmarks ===="
+  if [ "$quick" -eq 1 ]; then
+    bench_args=(--benchmark_repetitions=1 --benchmark_min_time=0.01)
+  else
+    bench_args=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true)
+  fi
+  jsons=()
+  for exe in bench_micro bench_micro_mimalloc; do
+    [ -x "$build/bench/$exe" ] || continue
+    echo "running $exe (console output in $build/bench/$exe.txt)"
+    "$build/bench/$exe" "${bench_args[@]}" \
+      --benchmark_out="$build/bench/$exe.json" --benchmark_out_format=json \
+      >"$build/bench/$exe.txt" 2>&1
+    jsons+=("$build/bench/$exe.json")
+  done
+  {
+    echo "## Time per allocate + deallocate pair"
+    echo
+    python3 "$root/bench/report.py" "${jsons[@]}"
+    echo
+  } >>"$results"
+  if [ -x "$build/bench/bench_containers" ]; then
+    echo "running bench_containers"
+    {
+      echo "## Standard containers (ferroc::allocator / ferroc::resource() vs std::allocator / new_delete_resource)"
+      echo
+      echo '```'
+      "$build/bench/bench_containers" "${bench_args[@]}" 2>&1 | grep -E '^(Benchmark|[a-z_]+.*(median|_mean|ns))' |
+        grep -v -E '_(mean|stddev|cv)' || true
+      echo '```'
+      echo
+    } >>"$results"
+  fi
+else
+  echo "bench.sh: no micro benchmarks (Google Benchmark missing); skipping" >&2
+fi
+
+if command -v valgrind >/dev/null 2>&1; then
+  echo
+  echo "==== instruction counts (callgrind) ===="
+  instr_env=()
+  if [ "$quick" -eq 1 ]; then
+    instr_env=(N1=10000 N2=20000)
+  fi
+  {
+    echo "## Instructions per allocate + deallocate pair"
+    echo
+    env "${instr_env[@]}" "$root/bench/instr_count.sh" "$build/bench"
+    echo
+  } >>"$results"
+else
+  echo "bench.sh: valgrind missing; skipping the instruction counts" >&2
+fi
+
+# The drop-in library: instructions per malloc+free through the real symbols,
+# and real programs, each beside glibc, mimalloc, jemalloc and tcmalloc.
+if [ -f "$build/libferroc.so" ]; then
+  if command -v valgrind >/dev/null 2>&1; then
+    echo
+    echo "==== malloc + free through LD_PRELOAD (callgrind) ===="
+    {
+      echo "## Instructions per malloc + free pair, preloaded"
+      echo
+      "$root/bench/preload_instr.sh" "$build/libferroc.so"
+      echo
+    } >>"$results"
+  fi
+  echo
+  echo "==== real programs ===="
+  reps=5
+  [ "$quick" -eq 1 ] && reps=1
+  {
+    echo "## Real programs, preloaded (median of $reps: wall seconds, peak RSS MiB)"
+    echo
+    "$root/bench/real_programs.sh" "$build/libferroc.so" "$reps"
+    echo
+  } >>"$results"
+fi
+
+echo
+echo "==== results (also in $results) ===="
+echo
+cat "$results"
