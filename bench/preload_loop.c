@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
         blocks[i] = malloc(size);
         sink = blocks[i];
       }
-      for (int i = 0; i < 1000; ++i) free(blocks[i]);
+      for (int i = 0; i < 1000; ++i)
+        free(blocks[i]);
     }
   }
   return 0;

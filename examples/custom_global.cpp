@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "example_args.hpp"
+
 namespace {
 
 // A tag keeps this allocator apart from any other Global over the same base type.
@@ -99,23 +101,13 @@ std::size_t worker(std::size_t id, std::size_t blocks) try {
   return 1;
 }
 
-bool parse(char const* text, std::size_t lo, std::size_t hi, std::size_t& out) {
-  std::string_view const arg(text);
-  std::size_t value = 0;
-  auto const [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
-  if (ec != std::errc{} || end != arg.data() + arg.size() || value < lo || value > hi)
-    return false;
-  out = value;
-  return true;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   std::size_t threads = 2;
   std::size_t blocks = 10000;
-  if ((argc > 1 && !parse(argv[1], 1, 2, threads)) ||
-      (argc > 2 && !parse(argv[2], 1, 20000, blocks))) {
+  if ((argc > 1 && !example::parse(argv[1], 1, 2, threads)) ||
+      (argc > 2 && !example::parse(argv[2], 1, 20000, blocks))) {
     // The limits keep each worker within one segment of small pages (see Region).
     std::fprintf(stderr, "usage: custom_global [threads: 1..2] [blocks: 1..20000]\n");
     return 2;

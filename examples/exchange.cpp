@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "example_args.hpp"
+
 namespace {
 
 struct FerrocAlloc {
@@ -182,16 +184,6 @@ template <class A> Totals run(std::size_t pairs, std::size_t batches, std::size_
   return totals;
 }
 
-bool parse(char const* text, std::size_t lo, std::size_t hi, std::size_t& out) {
-  std::string_view const arg(text);
-  std::size_t value = 0;
-  auto const [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
-  if (ec != std::errc{} || end != arg.data() + arg.size() || value < lo || value > hi)
-    return false;
-  out = value;
-  return true;
-}
-
 template <class A> bool report(std::size_t pairs, std::size_t batches, std::size_t batch_size) {
   Totals const t = run<A>(pairs, batches, batch_size);
   std::size_t const expected = pairs * batches * batch_size;
@@ -219,9 +211,9 @@ int main(int argc, char** argv) {
   std::size_t pairs = 2;
   std::size_t batches = 2000;
   std::size_t batch_size = 64;
-  if ((argc > 1 && !parse(argv[1], 1, 64, pairs)) ||
-      (argc > 2 && !parse(argv[2], 1, 10000000, batches)) ||
-      (argc > 3 && !parse(argv[3], 1, 100000, batch_size))) {
+  if ((argc > 1 && !example::parse(argv[1], 1, 64, pairs)) ||
+      (argc > 2 && !example::parse(argv[2], 1, 10000000, batches)) ||
+      (argc > 3 && !example::parse(argv[3], 1, 100000, batch_size))) {
     std::fprintf(stderr,
                  "usage: exchange [pairs: 1..64] [batches: 1..10000000] [batch_size: 1..100000]\n");
     return 2;

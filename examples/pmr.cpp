@@ -21,17 +21,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace {
+#include "example_args.hpp"
 
-bool parse(char const* text, std::size_t lo, std::size_t hi, std::size_t& out) {
-  std::string_view const arg(text);
-  std::size_t value = 0;
-  auto const [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
-  if (ec != std::errc{} || end != arg.data() + arg.size() || value < lo || value > hi)
-    return false;
-  out = value;
-  return true;
-}
+namespace {
 
 int failures = 0;
 
@@ -108,7 +100,7 @@ void run(std::size_t n) {
 
 int main(int argc, char** argv) {
   std::size_t n = 100000;
-  if (argc > 1 && !parse(argv[1], 1, 100000000, n)) {
+  if (argc > 1 && !example::parse(argv[1], 1, 100000000, n)) {
     std::fprintf(stderr, "usage: pmr [n: 1..100000000]\n");
     return 2;
   }

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "example_args.hpp"
+
 namespace {
 
 struct FerrocAlloc {
@@ -174,25 +176,15 @@ template <class A> Result run(std::size_t steps, std::size_t slots, std::uint64_
   return res;
 }
 
-bool parse(char const* text, std::size_t lo, std::size_t hi, std::size_t& out) {
-  std::string_view const arg(text);
-  std::size_t value = 0;
-  auto const [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
-  if (ec != std::errc{} || end != arg.data() + arg.size() || value < lo || value > hi)
-    return false;
-  out = value;
-  return true;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   std::size_t steps = 200000;
   std::size_t slots = 1000;
   std::size_t seed = 1;
-  if ((argc > 1 && !parse(argv[1], 1, 1000000000, steps)) ||
-      (argc > 2 && !parse(argv[2], 1, 10000000, slots)) ||
-      (argc > 3 && !parse(argv[3], 0, static_cast<std::size_t>(-1), seed))) {
+  if ((argc > 1 && !example::parse(argv[1], 1, 1000000000, steps)) ||
+      (argc > 2 && !example::parse(argv[2], 1, 10000000, slots)) ||
+      (argc > 3 && !example::parse(argv[3], 0, static_cast<std::size_t>(-1), seed))) {
     std::fprintf(stderr, "usage: random [steps] [slots] [seed]\n");
     return 2;
   }

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "example_args.hpp"
+
 namespace {
 
 struct FerrocAlloc {
@@ -157,25 +159,15 @@ template <class A> double run(std::size_t threads, std::size_t scale, std::size_
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-bool parse(char const* text, std::size_t lo, std::size_t hi, std::size_t& out) {
-  std::string_view const arg(text);
-  std::size_t value = 0;
-  auto const [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
-  if (ec != std::errc{} || end != arg.data() + arg.size() || value < lo || value > hi)
-    return false;
-  out = value;
-  return true;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   std::size_t threads = 4;
   std::size_t scale = 50;
   std::size_t iterations = 10;
-  if ((argc > 1 && !parse(argv[1], 1, 256, threads)) ||
-      (argc > 2 && !parse(argv[2], 1, 100000, scale)) ||
-      (argc > 3 && !parse(argv[3], 1, 100000, iterations))) {
+  if ((argc > 1 && !example::parse(argv[1], 1, 256, threads)) ||
+      (argc > 2 && !example::parse(argv[2], 1, 100000, scale)) ||
+      (argc > 3 && !example::parse(argv[3], 1, 100000, iterations))) {
     std::fprintf(stderr, "usage: stress [threads: 1..256] [scale: 1..100000] [iterations]\n");
     return 2;
   }
