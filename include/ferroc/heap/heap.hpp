@@ -240,8 +240,8 @@ public:
       pg = next;
     }
     if (force) {
-      while (cx_->reclaim_segment() != nullptr)
-        adopt_last_reclaimed();
+      while (Segment* seg = cx_->reclaim_segment())
+        adopt_pages(seg);
       cx_->decommit_free_pages();
     }
   }
@@ -337,8 +337,11 @@ private:
     Page* pg = cx_->take_free_page(kind);
     // Before claiming a new segment, take over one of a dead heap's: it
     // may even bring a page of this class with free blocks.
-    while (pg == nullptr && cx_->reclaim_segment() != nullptr) {
-      adopt_last_reclaimed();
+    while (pg == nullptr) {
+      Segment* seg = cx_->reclaim_segment();
+      if (seg == nullptr)
+        break;
+      adopt_pages(seg);
       if (Page* found = search_bin(c))
         return found;
       pg = cx_->take_free_page(kind);
@@ -622,8 +625,7 @@ private:
 
   // Takes in the pages of the segment the Context just reclaimed: returns
   // what other threads freed meanwhile and queues the pages in our bins.
-  void adopt_last_reclaimed() noexcept {
-    Segment* seg = cx_->all_.first;
+  void adopt_pages(Segment* seg) noexcept {
     for (std::uint32_t i = 0; i < seg->page_count; ++i) {
       Page* pg = &seg->pages[i];
       if (!pg->in_use)
