@@ -19,6 +19,8 @@ packages=(
   libjemalloc-dev         # benchmark comparison
   libgoogle-perftools-dev # benchmark comparison (tcmalloc)
   valgrind
+  sqlite3 # a real program run under the drop-in library (tests, benchmarks)
+  time    # /usr/bin/time: peak RSS of the real-program benchmarks
   python3
   python3-matplotlib # benchmark plots
 )
