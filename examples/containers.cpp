@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "example_args.hpp"
+#include "example_util.hpp"
 
 namespace {
 

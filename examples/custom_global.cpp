@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "example_args.hpp"
+#include "example_util.hpp"
 
 namespace {
 

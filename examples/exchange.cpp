@@ -25,21 +25,12 @@
 #include <thread>
 #include <vector>
 
-#include "example_args.hpp"
+#include "example_util.hpp"
 
 namespace {
 
-struct FerrocAlloc {
-  static constexpr char const* name = "ferroc";
-  static void* allocate(std::size_t size) { return ferroc::DefaultGlobal::allocate(size); }
-  static void deallocate(void* p) { ferroc::DefaultGlobal::deallocate(p); }
-};
-
-struct SystemAlloc {
-  static constexpr char const* name = "malloc";
-  static void* allocate(std::size_t size) { return std::malloc(size); }
-  static void deallocate(void* p) { std::free(p); }
-};
+using example::FerrocAlloc;
+using example::SystemAlloc;
 
 // A block's first word is its size, the second its tag; the rest repeats the tag.
 struct Header {

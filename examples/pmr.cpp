@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "example_args.hpp"
+#include "example_util.hpp"
 
 namespace {
 

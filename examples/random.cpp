@@ -22,57 +22,26 @@
 #include <string_view>
 #include <vector>
 
-#include "example_args.hpp"
+#include "example_util.hpp"
 
 namespace {
 
-struct FerrocAlloc {
-  static constexpr char const* name = "ferroc";
-  static void* allocate(std::size_t size) { return ferroc::DefaultGlobal::allocate(size); }
-  static void* allocate_zeroed(std::size_t size) {
-    return ferroc::DefaultGlobal::allocate_zeroed(size);
-  }
-  static void* reallocate(void* p, std::size_t size) {
-    return ferroc::DefaultGlobal::reallocate(p, size);
-  }
-  static void deallocate(void* p) { ferroc::DefaultGlobal::deallocate(p); }
-};
+using example::FerrocAlloc;
+using example::SystemAlloc;
 
-struct SystemAlloc {
-  static constexpr char const* name = "malloc";
-  static void* allocate(std::size_t size) { return std::malloc(size); }
-  static void* allocate_zeroed(std::size_t size) { return std::calloc(1, size); }
-  static void* reallocate(void* p, std::size_t size) { return std::realloc(p, size); }
-  static void deallocate(void* p) { std::free(p); }
-};
+using example::Rng;
 
-// splitmix64: the same sequence on every platform.
-class Rng {
-public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t x = (state_ += 0x9E3779B97F4A7C15ULL);
-    x = (x ^ (x >> 30U)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27U)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31U);
-  }
-  std::size_t below(std::size_t bound) { return static_cast<std::size_t>(next() % bound); }
-
-  // 70 % up to 128 B, 20 % up to 4 KiB, 9 % up to 256 KiB, 1 % up to 4 MiB.
-  std::size_t size() {
-    std::size_t const r = below(100);
-    if (r < 70)
-      return 1 + below(128);
-    if (r < 90)
-      return 1 + below(4096);
-    if (r < 99)
-      return 1 + below(256 * 1024);
-    return 1 + below(4 * 1024 * 1024);
-  }
-
-private:
-  std::uint64_t state_;
-};
+// 70 % up to 128 B, 20 % up to 4 KiB, 9 % up to 256 KiB, 1 % up to 4 MiB.
+std::size_t random_size(Rng& rng) {
+  std::size_t const r = rng.below(100);
+  if (r < 70)
+    return 1 + rng.below(128);
+  if (r < 90)
+    return 1 + rng.below(4096);
+  if (r < 99)
+    return 1 + rng.below(256 * 1024);
+  return 1 + rng.below(4 * 1024 * 1024);
+}
 
 struct Slot {
   unsigned char* p = nullptr;
@@ -130,7 +99,7 @@ template <class A> Result run(std::size_t steps, std::size_t slots, std::uint64_
     Slot& s = table[rng.below(slots)];
     std::size_t const action = rng.below(10);
     if (s.p == nullptr) {
-      s.size = rng.size();
+      s.size = random_size(rng);
       s.tag = step;
       bool const zero = action == 0;
       s.p = static_cast<unsigned char*>(zero ? A::allocate_zeroed(s.size) : A::allocate(s.size));
@@ -144,7 +113,7 @@ template <class A> Result run(std::size_t steps, std::size_t slots, std::uint64_
       mark(s);
     } else if (action < 2) {
       // Resize: contents up to the smaller size must survive.
-      std::size_t const new_size = rng.size();
+      std::size_t const new_size = random_size(rng);
       std::size_t const kept = new_size < s.size ? new_size : s.size;
       auto* q = static_cast<unsigned char*>(A::reallocate(s.p, new_size));
       res.bytes += new_size;

@@ -25,21 +25,13 @@
 #include <thread>
 #include <vector>
 
-#include "example_args.hpp"
+#include "example_util.hpp"
 
 namespace {
 
-struct FerrocAlloc {
-  static constexpr char const* name = "ferroc";
-  static void* allocate(std::size_t size) { return ferroc::DefaultGlobal::allocate(size); }
-  static void deallocate(void* p) { ferroc::DefaultGlobal::deallocate(p); }
-};
-
-struct SystemAlloc {
-  static constexpr char const* name = "malloc";
-  static void* allocate(std::size_t size) { return std::malloc(size); }
-  static void deallocate(void* p) { std::free(p); }
-};
+using example::FerrocAlloc;
+using example::Rng;
+using example::SystemAlloc;
 
 constexpr std::uint64_t cookie = 0xBF58476D1CE4E5B9ULL;
 constexpr std::size_t max_items = std::size_t{1} << 17; // 1 MiB blocks at most
@@ -48,22 +40,6 @@ constexpr std::size_t transfer_slots = 1000;
 std::array<std::atomic<std::uint64_t*>, transfer_slots> transfer{};
 std::atomic<std::size_t> corrupted{0};
 std::atomic<std::size_t> failed{0};
-
-class Rng {
-public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t x = (state_ += 0x9E3779B97F4A7C15ULL);
-    x = (x ^ (x >> 30U)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27U)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31U);
-  }
-  bool chance(unsigned percent) { return next() % 100 < percent; }
-  std::size_t below(std::size_t bound) { return static_cast<std::size_t>(next() % bound); }
-
-private:
-  std::uint64_t state_;
-};
 
 // A block of `items` words: word i holds (items - i) ^ cookie, so word 0 also tells the length.
 template <class A> std::uint64_t* alloc_items(std::size_t items, Rng& rng) {
