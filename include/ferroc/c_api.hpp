@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ferroc/arena/segment_map.hpp"
+#include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/global/resource.hpp"
@@ -42,8 +43,14 @@ FERROC_INLINE void free(void* p) noexcept {
   // A pointer that is not in any of our segments (another allocator's, or
   // garbage) is ignored rather than followed into memory we do not own.
   // nullptr is not in the map either.
-  if (FERROC_UNLIKELY(!detail::segment_map_contains(p)))
+  if (FERROC_UNLIKELY(!detail::segment_map_contains(p))) {
+    // Checked mode reports it instead (free(NULL) stays allowed).
+    if constexpr (detail::checked) {
+      if (p != nullptr)
+        detail::report_fault(detail::Fault::foreign_pointer, p);
+    }
     return;
+  }
   G::deallocate_nonnull(p);
 }
 
@@ -74,8 +81,11 @@ inline void* realloc(void* p, std::size_t size) noexcept {
     free(p);
     return nullptr;
   }
-  if (!detail::segment_map_contains(p))
+  if (!detail::segment_map_contains(p)) {
+    if constexpr (detail::checked)
+      detail::report_fault(detail::Fault::foreign_pointer, p);
     return out_of_memory(); // not ours: cannot move it
+  }
   void* q = G::reallocate(p, size);
   if (q == nullptr)
     return out_of_memory();

@@ -13,6 +13,7 @@
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/track.hpp"
 
 namespace ferroc {
 
@@ -46,6 +47,9 @@ public:
   Arenas& operator=(Arenas const&) = delete;
 
   ~Arenas() {
+    // relaxed: no other thread uses an Arenas that is being destroyed.
+    if (track_pool_.load(std::memory_order_relaxed) == track_pool_ready)
+      detail::track::destroy_pool(this);
     std::size_t const count =
         std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
     for (std::size_t i = 0; i < count; ++i) {
@@ -118,6 +122,7 @@ public:
 
   /// A chunk straight from the base, for blocks larger than an arena.
   void* allocate_dedicated(std::size_t size, std::size_t align) noexcept {
+    ensure_track_pool();
     void* p = base().allocate(size, align);
     if (p == nullptr)
       return nullptr;
@@ -249,6 +254,7 @@ private:
       return false;
     }
     detail::segment_map_mark(chunk, size, true);
+    ensure_track_pool();
     Arena& a = arenas_[k];
     a.chunk_size = size;
     a.slots = size / detail::segment_size;
@@ -258,7 +264,32 @@ private:
     return true;
   }
 
+  // Tracking (detail/track.hpp): the memory checker's pool of our blocks is
+  // created before the first memory that can hold one is published.
+  static constexpr int track_pool_creating = 1;
+  static constexpr int track_pool_ready = 2;
+  void ensure_track_pool() noexcept {
+    if constexpr (detail::track::enabled) {
+      // acquire: pairs with the release below; the pool exists for us then.
+      if (track_pool_.load(std::memory_order_acquire) == track_pool_ready)
+        return;
+      int expected = 0;
+      // relaxed: only the winner creates; the others wait for the release.
+      if (track_pool_.compare_exchange_strong(expected, track_pool_creating,
+                                              std::memory_order_relaxed)) {
+        detail::track::create_pool(this);
+        // release: the pool is created before anyone sees it ready.
+        track_pool_.store(track_pool_ready, std::memory_order_release);
+        return;
+      }
+      // acquire: as above.
+      while (track_pool_.load(std::memory_order_acquire) != track_pool_ready)
+        FERROC_SPIN_PAUSE();
+    }
+  }
+
   BaseHandle base_;
+  std::atomic<int> track_pool_{0};
   std::atomic<std::size_t> arena_count_{0};
   std::atomic<std::size_t> segments_in_use_{0};
   std::atomic<std::size_t> abandoned_count_{0};

@@ -16,6 +16,7 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/heap/context.hpp"
+#include "ferroc/heap/instrument.hpp"
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/segment.hpp"
 #include "ferroc/heap/size_class.hpp"
@@ -109,10 +110,12 @@ public:
   /// Size 0 gives a unique pointer.
   [[nodiscard]] FERROC_MALLOC_ATTR FERROC_INLINE void*
   allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    if constexpr (detail::instrumented)
+      return allocate_instrumented(size, align, false);
     if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
       Page* pg = direct_[detail::direct_index(size)];
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
-        pg->free = b->next;
+        pg->free = detail::next_of(pg, b);
         ++pg->used;
         return b;
       }
@@ -123,6 +126,8 @@ public:
   /// As `allocate`, with the whole usable block set to zero.
   [[nodiscard]] FERROC_MALLOC_ATTR void*
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    if constexpr (detail::instrumented)
+      return allocate_instrumented(size, align, true);
     if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
       Page* pg = direct_[detail::direct_index(size)];
       if (FERROC_LIKELY(pg->free != nullptr))
@@ -148,13 +153,39 @@ public:
 
   /// `deallocate` for a caller that has ruled out nullptr already.
   FERROC_INLINE void deallocate_nonnull(void* p) noexcept {
+    if constexpr (detail::instrumented)
+      deallocate_instrumented(p);
+    else
+      deallocate_block(p);
+  }
+
+  /// The fast path of `allocate` alone: a block of at least `size` bytes
+  /// (16-byte aligned) when one is at hand, else nullptr (call `allocate`).
+  /// Lets a caller keep its own slow path out of line.
+  FERROC_INLINE void* try_allocate_fast(std::size_t size) noexcept {
+    if constexpr (detail::instrumented)
+      return nullptr;
+    if (FERROC_LIKELY(size <= detail::direct_size_max)) {
+      Page* pg = direct_[detail::direct_index(size)];
+      if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
+        pg->free = detail::next_of(pg, b);
+        ++pg->used;
+        return b;
+      }
+    }
+    return nullptr;
+  }
+
+private:
+  // Returns block p (not checked or tracked) to its page.
+  FERROC_INLINE void deallocate_block(void* p) noexcept {
     Segment* seg = detail::segment_of(p);
     Page* pg = seg->page_of(p);
     // relaxed: only this thread ever stores its own address there.
     if (FERROC_LIKELY(seg->xowner.load(std::memory_order_relaxed) == owner_ &&
                       detail::page_flags(pg) == 0)) {
       auto* b = static_cast<Block*>(p);
-      b->next = pg->local_free;
+      detail::set_next(pg, b, pg->local_free);
       pg->local_free = b;
       // An empty page that is the only one of its bin stays (see
       // retire_page): tested inline, so a program that allocates and frees
@@ -166,21 +197,7 @@ public:
     deallocate_slow(seg, pg, p);
   }
 
-  /// The fast path of `allocate` alone: a block of at least `size` bytes
-  /// (16-byte aligned) when one is at hand, else nullptr (call `allocate`).
-  /// Lets a caller keep its own slow path out of line.
-  FERROC_INLINE void* try_allocate_fast(std::size_t size) noexcept {
-    if (FERROC_LIKELY(size <= detail::direct_size_max)) {
-      Page* pg = direct_[detail::direct_index(size)];
-      if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
-        pg->free = b->next;
-        ++pg->used;
-        return b;
-      }
-    }
-    return nullptr;
-  }
-
+public:
   /// Resizes a block, keeping its contents up to the smaller size. Keeps `p`
   /// when `new_size` fits its block and uses at least half of it; otherwise
   /// moves it. On failure returns nullptr and `p` stays valid.
@@ -188,6 +205,8 @@ public:
                                  std::size_t align = alignof(std::max_align_t)) noexcept {
     if (p == nullptr)
       return allocate(new_size, align);
+    if constexpr (detail::instrumented)
+      return reallocate_instrumented(p, new_size, align);
     std::size_t const usable = usable_size(p);
     bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
     if (new_size <= usable && new_size >= usable / 2 && aligned)
@@ -203,15 +222,9 @@ public:
   /// Bytes usable at `p` (a block of any Heap of the same Arenas), at least
   /// what was requested.
   std::size_t usable_size(void const* p) const noexcept {
-    Segment* seg = detail::segment_of(p);
-    Page const* pg = seg->page_of(p);
-    auto const* bytes = static_cast<std::byte const*>(p);
-    std::byte const* start = pg->area;
-    if (seg->kind != detail::PageKind::huge)
-      start = detail::page_has_aligned_blocks(pg)
-                  ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
-                  : bytes;
-    return pg->block_size - static_cast<std::size_t>(bytes - start);
+    if constexpr (detail::checked)
+      return detail::checked_usable_size(p);
+    return block_usable_size(p);
   }
 
   /// Runs delayed clean-up now: returns blocks other threads freed, frees
@@ -247,6 +260,19 @@ public:
   }
 
 private:
+  /// `usable_size` without checked mode's view: the bytes to the block end.
+  static std::size_t block_usable_size(void const* p) noexcept {
+    Segment* seg = detail::segment_of(p);
+    Page const* pg = seg->page_of(p);
+    auto const* bytes = static_cast<std::byte const*>(p);
+    std::byte const* start = pg->area;
+    if (seg->kind != detail::PageKind::huge)
+      start = detail::page_has_aligned_blocks(pg)
+                  ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
+                  : bytes;
+    return pg->block_size - static_cast<std::size_t>(bytes - start);
+  }
+
   bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
 
   void detach() noexcept {
@@ -260,7 +286,7 @@ private:
 
   Block* pop(Page* pg, bool zero) noexcept {
     Block* b = pg->free;
-    pg->free = b->next;
+    pg->free = detail::next_of(pg, b);
     ++pg->used;
     if (zero) {
       if (pg->free_is_zero)
@@ -269,6 +295,64 @@ private:
         std::memset(b, 0, pg->block_size);
     }
     return b;
+  }
+
+  // ---- the instrumented path (checked mode, memory-checker tracking) ------
+
+  FERROC_NOINLINE void* allocate_instrumented(std::size_t size, std::size_t align,
+                                              bool zero) noexcept {
+    if (FERROC_UNLIKELY(detached())) // the fallback instruments on its own
+      return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
+    if (size > detail::max_instrumented_size)
+      return nullptr;
+    std::size_t const request = detail::instrumented_request(size);
+    // Zeroed here rather than by pop: the block must be open to be written.
+    void* p = nullptr;
+    if (request <= detail::direct_size_max && align <= detail::min_align) {
+      Page* pg = direct_[detail::direct_index(request)];
+      if (pg->free != nullptr)
+        p = pop(pg, false);
+    }
+    if (p == nullptr)
+      p = allocate_slow(request, align, false);
+    if (p == nullptr)
+      return nullptr;
+    std::size_t const usable = detail::checked ? size : block_usable_size(p);
+    detail::track::allocated(&cx_->arenas(), p, usable, zero);
+    if (zero)
+      std::memset(p, 0, usable);
+    if constexpr (detail::checked)
+      detail::arm_block(p, size);
+    return p;
+  }
+
+  FERROC_NOINLINE void deallocate_instrumented(void* p) noexcept {
+    detail::instrumented_free(p, cx_ != nullptr ? &cx_->arenas() : nullptr);
+    deallocate_block(p);
+  }
+
+  // Keeps the block when it shrinks by at most half; moves it otherwise
+  // (checked mode's trailer sits right after the requested size, so a block
+  // does not grow in place).
+  void* reallocate_instrumented(void* p, std::size_t new_size, std::size_t align) noexcept {
+    std::size_t const usable = usable_size(p);
+    bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
+    if (new_size <= usable && new_size >= usable / 2 && aligned) {
+      if constexpr (detail::checked) {
+        if (new_size == usable)
+          return p;
+      }
+      detail::track::resized(detail::segment_of(p)->arenas, p, usable, new_size);
+      if constexpr (detail::checked)
+        detail::arm_block(p, new_size);
+      return p;
+    }
+    void* q = allocate(new_size, align);
+    if (q == nullptr)
+      return nullptr;
+    std::memcpy(q, p, std::min(usable, new_size));
+    deallocate(p);
+    return q;
   }
 
   FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
@@ -403,10 +487,12 @@ private:
     std::size_t n = std::max(detail::extend_bytes / bs, detail::extend_min_blocks);
     n = std::min<std::size_t>(n, pg->reserved - pg->capacity);
     std::byte* start = pg->area + pg->capacity * bs;
+    // Tracking: blocks never handed out are closed to the program too.
+    detail::track::forbid(start, n * bs);
     for (std::size_t i = 0; i + 1 < n; ++i)
-      reinterpret_cast<Block*>(start + i * bs)->next =
-          reinterpret_cast<Block*>(start + (i + 1) * bs);
-    reinterpret_cast<Block*>(start + (n - 1) * bs)->next = nullptr;
+      detail::set_next(pg, reinterpret_cast<Block*>(start + i * bs),
+                       reinterpret_cast<Block*>(start + (i + 1) * bs));
+    detail::set_next(pg, reinterpret_cast<Block*>(start + (n - 1) * bs), nullptr);
     pg->free = reinterpret_cast<Block*>(start);
     pg->free_is_zero = pg->zero_init;
     pg->capacity += static_cast<std::uint32_t>(n);
@@ -452,8 +538,11 @@ private:
       zeroed = B::is_zeroed;
     }
 
+    // An earlier use of this memory may have left it closed (tracking).
+    track::reset(start, total);
     auto* seg = new (start) Segment{};
     seg->arenas = &arenas;
+    seg->cookie = segment_cookie(seg);
     seg->kind = PageKind::huge;
     seg->page_shift = huge_page_shift;
     seg->page_count = 1;
@@ -492,7 +581,7 @@ private:
   }
 
   void free_block_local(Page* pg, Block* b) noexcept {
-    b->next = pg->local_free;
+    detail::set_next(pg, b, pg->local_free);
     pg->local_free = b;
     if (detail::page_is_in_full(pg))
       unfull(pg);
@@ -543,9 +632,9 @@ private:
       return;
     std::uint32_t count = 1;
     Block* tail = list;
-    for (; tail->next != nullptr; tail = tail->next)
+    for (Block* next; (next = detail::next_of(pg, tail)) != nullptr; tail = next)
       ++count;
-    tail->next = pg->local_free;
+    detail::set_next(pg, tail, pg->local_free);
     pg->local_free = list;
     pg->used -= count;
   }
@@ -614,7 +703,7 @@ private:
     // acquire: pairs with the pushers' release.
     Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire);
     while (b != nullptr) {
-      Block* next = b->next;
+      Block* next = detail::delayed_next_of(b);
       Segment* seg = detail::segment_of(b);
       free_block_local(seg->page_of(b), b);
       b = next;
@@ -662,9 +751,9 @@ private:
     detail::DelayedFreeList& list = cx_->delayed_;
     // acquire: pairs with the pushers' release.
     for (Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire); b != nullptr;) {
-      Block* next = b->next;
+      Block* next = detail::delayed_next_of(b);
       Page* pg = detail::segment_of(b)->page_of(b);
-      b->next = pg->local_free;
+      detail::set_next(pg, b, pg->local_free);
       pg->local_free = b;
       --pg->used;
       b = next;
@@ -748,6 +837,8 @@ template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
 template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
   if (p == nullptr)
     return;
+  if constexpr (detail::instrumented)
+    detail::instrumented_free(p, this);
   detail::Segment* seg = detail::segment_of(p);
   detail::Page* pg = seg->page_of(p);
   if (seg->kind == detail::PageKind::huge) {

@@ -5,11 +5,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/track.hpp"
 
 namespace ferroc::detail {
 
+/// Checked mode and memory-checker tracking both route the fast paths of a
+/// Heap through its instrumented path.
+inline constexpr bool instrumented = checked || track::enabled;
+
 /// A free block: its first word links to the next free block of its page.
+/// Read and write it through `next_of` and `set_next` only: checked mode
+/// stores it encoded, and tracking keeps it closed to the program.
 struct Block {
   Block* next;
 };
@@ -79,6 +87,57 @@ inline void page_set_flags(Page* pg, unsigned flags) noexcept {
   pg->xflags.store(static_cast<std::uint8_t>(flags), std::memory_order_relaxed);
 }
 
+// ---- free-list links ----------------------------------------------------------
+
+/// Whether `p` is the start of one of the blocks of `pg` carved so far.
+inline bool is_block_of(Page const* pg, void const* p) noexcept {
+  auto const addr = reinterpret_cast<std::uintptr_t>(p);
+  auto const area = reinterpret_cast<std::uintptr_t>(pg->area);
+  if (addr < area || addr - area >= std::uintptr_t{pg->capacity} * pg->block_size)
+    return false;
+  return (addr - area) % pg->block_size == 0;
+}
+
+/// Stores the link of free block `b` of page `pg`.
+FERROC_INLINE void set_next(Page const* pg, Block* b, Block* next) noexcept {
+  if constexpr (!instrumented) {
+    (void)pg;
+    b->next = next;
+  } else {
+    track::allow(b, sizeof(Block));
+    b->next = checked ? reinterpret_cast<Block*>(encode_link(pg, next)) : next;
+    track::forbid(b, sizeof(Block));
+  }
+}
+
+/// The link of free block `b` of page `pg`, as stored (checked mode:
+/// decoded, not validated; see `next_of`).
+FERROC_INLINE Block* raw_next_of(Page const* pg, Block const* b) noexcept {
+  if constexpr (!instrumented) {
+    (void)pg;
+    return b->next;
+  } else {
+    track::allow(b, sizeof(Block));
+    Block* const stored = b->next;
+    track::forbid(b, sizeof(Block));
+    if constexpr (checked)
+      return static_cast<Block*>(decode_link(pg, reinterpret_cast<std::uintptr_t>(stored)));
+    return stored;
+  }
+}
+
+/// The next block after `b` on a list of its own page `pg` (free,
+/// local_free, thread_free). Checked mode ends the process when the link
+/// does not lead to a block of the same page.
+FERROC_INLINE Block* next_of(Page const* pg, Block const* b) noexcept {
+  Block* const next = raw_next_of(pg, b);
+  if constexpr (checked) {
+    if (next != nullptr && !is_block_of(pg, next))
+      report_fault(Fault::corrupted_free_list, b);
+  }
+  return next;
+}
+
 /// A doubly linked queue of pages (a size-class bin or the full queue).
 struct PageQueue {
   Page* first = nullptr;
@@ -131,7 +190,7 @@ inline void free_block_remote(Page* pg, Block* b) noexcept {
     if ((tf & delay_mask) == use_delayed) {
       next = (tf & ~delay_mask) | delayed_freeing;
     } else {
-      b->next = reinterpret_cast<Block*>(tf & ~delay_mask);
+      set_next(pg, b, reinterpret_cast<Block*>(tf & ~delay_mask));
       next = reinterpret_cast<std::uintptr_t>(b) | (tf & delay_mask);
     }
     // acq_rel: release makes the link and the user's writes visible to the
@@ -149,7 +208,9 @@ inline void free_block_remote(Page* pg, Block* b) noexcept {
   // relaxed: the CAS below re-validates.
   Block* head = list->xhead.load(std::memory_order_relaxed);
   do {
-    b->next = head;
+    // Linked with the key of b's own page: the list crosses pages, and
+    // whoever follows it finds b's page from b.
+    set_next(pg, b, head);
     // release: the owner's acquire exchange sees the link and the block.
   } while (!list->xhead.compare_exchange_weak(head, b, std::memory_order_release,
                                               std::memory_order_relaxed));

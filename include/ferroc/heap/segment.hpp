@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <new>
 
+#include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/track.hpp"
 #include "ferroc/heap/page.hpp"
 
 namespace ferroc::detail {
@@ -33,6 +35,8 @@ struct Segment {
   // for huge segments, whose single block any thread may release.
   std::atomic<void*> xowner{nullptr};
   void const* arenas = nullptr; // the Arenas the segment belongs to
+  // segment_cookie(this): checked mode trusts a header only when it matches.
+  std::uint64_t cookie = 0;
   PageKind kind = PageKind::small;
   std::uint8_t page_shift = 0;
   std::uint32_t page_count = 0;
@@ -97,8 +101,12 @@ constexpr PageKind page_kind_of_block(std::size_t block_size) noexcept {
 /// `zeroed`: the memory reads as zero (fresh from a zeroing base).
 inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, SegmentSource source,
                              bool zeroed) noexcept {
+  // Blocks of an earlier use of this memory may have been closed to the
+  // program by a memory checker.
+  track::reset(mem, segment_size);
   auto* seg = new (mem) Segment{};
   seg->arenas = arenas;
+  seg->cookie = segment_cookie(seg);
   seg->kind = kind;
   seg->page_shift = page_shift_of(kind);
   seg->page_count = static_cast<std::uint32_t>(segment_size >> seg->page_shift);
@@ -115,6 +123,14 @@ inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, Segme
     pg.mem_is_zero = zeroed;
   }
   return seg;
+}
+
+/// The start of the block `p` points into (p itself unless the page holds
+/// over-aligned blocks or `p` is an interior pointer).
+inline std::byte* block_start_of(Segment const* seg, Page const* pg, void const* p) noexcept {
+  if (seg->kind == PageKind::huge)
+    return pg->area;
+  return reinterpret_cast<std::byte*>(block_start(pg, p));
 }
 
 } // namespace ferroc::detail
