@@ -5,21 +5,35 @@
 #
 #   scripts/test.sh                      # build/test: RelWithDebInfo, warnings are errors
 #   scripts/test.sh --sanitize           # also build/asan (address,undefined) and build/tsan (thread)
+#   scripts/test.sh --checked            # also build/checked: checked mode and Valgrind tracking,
+#                                        # the suites under Valgrind memcheck
+#   scripts/test.sh --fuzz[=SECONDS]     # also the libFuzzer target, 60 s from the seed corpus
+#   scripts/test.sh --all                # all of the above (what CI runs)
 #   scripts/test.sh --compiler clang     # the same with clang++ (build dirs get a -clang suffix)
 #
 # Exits non-zero when any configuration fails to configure, build or pass.
 set -euo pipefail
 
 usage() {
-  sed -n '4,9s/^# \{0,1\}//p' "$0"
-  echo "Options: --sanitize, --compiler gcc|clang, -h|--help"
+  sed -n '4,13s/^# \{0,1\}//p' "$0"
+  echo "Options: --sanitize, --checked, --fuzz[=SECONDS], --all, --compiler gcc|clang, -h|--help"
 }
 
 sanitize=0
+checked=0
+fuzz_seconds=0
 compiler=gcc
 while [ $# -gt 0 ]; do
   case "$1" in
   --sanitize) sanitize=1 ;;
+  --checked) checked=1 ;;
+  --fuzz) fuzz_seconds=60 ;;
+  --fuzz=*) fuzz_seconds="${1#--fuzz=}" ;;
+  --all)
+    sanitize=1
+    checked=1
+    fuzz_seconds=60
+    ;;
   --compiler)
     [ $# -ge 2 ] || {
       echo "test.sh: --compiler needs a value (gcc or clang)" >&2
@@ -103,6 +117,18 @@ if [ "$sanitize" -eq 1 ]; then
 
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
   run_config tsan "thread" "${san_flags[@]}" "${other[@]}" || failed+=("build/tsan${suffix}")
+fi
+
+if [ "$checked" -eq 1 ]; then
+  # Checked mode everywhere (death tests, the suites without false alarms)
+  # and Valgrind tracking, with the suites run once more under memcheck.
+  # Benchmarks and examples add nothing here.
+  run_config checked "" -DFERROC_CHECKED=ON -DFERROC_TRACK=valgrind \
+    -DFERROC_BUILD_BENCH=OFF -DFERROC_BUILD_EXAMPLES=OFF || failed+=("build/checked${suffix}")
+fi
+
+if [ "$fuzz_seconds" != 0 ]; then
+  "$root/scripts/fuzz.sh" "$fuzz_seconds" || failed+=("fuzz")
 fi
 
 if [ "${#failed[@]}" -ne 0 ]; then
