@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -259,6 +260,48 @@ public:
     }
   }
 
+  /// Calls `fn(void* block, std::size_t usable)` for every live block of
+  /// this heap's pages, in no particular order. Blocks of huge size (past
+  /// large_block_max: a segment of their own, which no heap owns) are not
+  /// visited. It first takes in what other threads freed; a block another
+  /// thread frees while the walk runs may or may not be reported. `fn` must
+  /// not allocate from or free to this heap.
+  template <class F> void visit(F&& fn) noexcept(noexcept(fn(nullptr, std::size_t{}))) {
+    if (detached())
+      return;
+    drain_delayed();
+    for_each_page([&](Page* pg) {
+      collect_page(pg);
+      visit_page(pg, fn);
+    });
+  }
+
+  /// Frees every block of this heap at once (arena-style use): all its
+  /// pages go back to their segments as if each block had been freed. Every
+  /// pointer the heap handed out becomes invalid, also in other threads,
+  /// which must not free them any more; huge blocks (see `visit`) stay
+  /// valid and are freed one by one as usual. The heap stays usable.
+  void destroy() noexcept {
+    if (detached())
+      return;
+    // Blocks other threads returned to full pages go back to their pages
+    // first, so that the pages' own lists tell the free blocks.
+    drain_delayed();
+    if constexpr (detail::track::enabled) {
+      void const* pool = &cx_->arenas();
+      visit([pool](void* p, std::size_t size) { detail::track::freed(pool, p, size); });
+    }
+    for_each_page([this](Page* pg) {
+      // acquire: pairs with the remote pushers' release; their writes to
+      // the blocks are done before the page is used again.
+      pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
+      pg->local_free = nullptr;
+      pg->free = nullptr;
+      pg->used = 0;
+      free_page(pg);
+    });
+  }
+
 private:
   /// `usable_size` without checked mode's view: the bytes to the block end.
   static std::size_t block_usable_size(void const* p) noexcept {
@@ -271,6 +314,37 @@ private:
                   ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
                   : bytes;
     return pg->block_size - static_cast<std::size_t>(bytes - start);
+  }
+
+  // Reports the live blocks of one page: those carved so far and on
+  // neither of its free lists (its remote list was just collected).
+  template <class F> void visit_page(Page* pg, F& fn) {
+    constexpr std::size_t max_blocks =
+        (std::size_t{1} << detail::small_page_shift) / detail::min_align;
+    std::bitset<max_blocks> is_free;
+    auto mark = [&](Block* b) {
+      for (; b != nullptr; b = detail::next_of(pg, b))
+        is_free.set(static_cast<std::size_t>(reinterpret_cast<std::byte*>(b) - pg->area) /
+                    pg->block_size);
+    };
+    mark(pg->free);
+    mark(pg->local_free);
+    for (std::size_t i = 0; i < pg->capacity; ++i) {
+      if (is_free.test(i))
+        continue;
+      std::byte* block = pg->area + i * pg->block_size;
+      if constexpr (detail::checked) {
+        // The program's pointer and size, from the trailer.
+        detail::Trailer const* t = detail::trailer_of(pg, block);
+        detail::track::allow(t, detail::trailer_size);
+        void* p = block + t->offset;
+        std::size_t const size = pg->block_size - detail::trailer_size - t->slack - t->offset;
+        detail::track::forbid(t, detail::trailer_size);
+        fn(p, size);
+      } else {
+        fn(static_cast<void*>(block), pg->block_size);
+      }
+    }
   }
 
   bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
