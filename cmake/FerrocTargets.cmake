@@ -65,3 +65,23 @@ function(ferroc_target_options target)
     target_link_options("${target}" ${_scope} ${_flags})
   endif()
 endfunction()
+
+# ferroc_embedded_options(<target>)
+#
+# The embedded configuration that tests and examples are built in besides
+# the default one (see the README's Embedded section): 64 KiB segments with
+# 4 KiB small and 16 KiB medium pages, single-threaded, and with GCC or
+# Clang without exceptions and RTTI.
+function(ferroc_embedded_options target)
+  target_compile_definitions(
+    "${target}" PRIVATE FERROC_SEGMENT_SHIFT=16 FERROC_SMALL_PAGE_SHIFT=12
+                        FERROC_MEDIUM_PAGE_SHIFT=14 FERROC_SINGLE_THREADED=1)
+  ferroc_no_exceptions_options("${target}")
+endfunction()
+
+# ferroc_no_exceptions_options(<target>): -fno-exceptions -fno-rtti (GCC, Clang).
+function(ferroc_no_exceptions_options target)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options("${target}" PRIVATE -fno-exceptions -fno-rtti)
+  endif()
+endfunction()

@@ -64,6 +64,7 @@ if [ "$suite_only" -eq 0 ]; then
   examples=(
     "basic 1000"
     "static_region 1024"
+    "embedded"
     "threads 4 10000"
     "custom_global 2 2000"
     "exchange 2 200 32"

@@ -91,18 +91,35 @@ using Region = ferroc::Static<region_size>;
 static_assert(ferroc::BaseAlloc<Region>);
 static_assert(!std::is_copy_constructible_v<Region>);
 
-bool in_region(const Region& region, const void* p, std::size_t size) {
-  const auto begin = reinterpret_cast<std::uintptr_t>(&region);
+// A region the program gives to a SpanBase: three segments, of which at
+// least two are usable whatever its alignment.
+constexpr std::size_t span_bytes = 3 * ferroc::detail::segment_size;
+alignas(64) std::byte span_buffer[span_bytes];
+
+static_assert(ferroc::BaseAlloc<ferroc::SpanBase>);
+static_assert(!std::is_copy_constructible_v<ferroc::SpanBase>);
+
+bool in_range(const void* begin, std::size_t length, const void* p, std::size_t size) {
+  const auto first = reinterpret_cast<std::uintptr_t>(begin);
   const auto at = reinterpret_cast<std::uintptr_t>(p);
-  return at >= begin && at + size <= begin + sizeof(Region);
+  return at >= first && at + size <= first + length;
+}
+
+bool in_region(const Region& region, const void* p, std::size_t size) {
+  return in_range(&region, sizeof(Region), p, size);
+}
+
+bool in_region(const ferroc::SpanBase& span, const void* p, std::size_t size) {
+  return in_range(span.data(), span.capacity(), p, size);
 }
 
 // Allocates blocks of `size` until the region runs dry. Checks every block
 // lies inside the region and that no block overwrote another.
-std::size_t exhaust(ferroc::Heap<Region>& heap, const Region& region, std::size_t size,
+template <class Base>
+std::size_t exhaust(ferroc::Heap<Base>& heap, const Base& region, std::size_t size,
                     std::vector<void*>& blocks) {
   // Far more attempts than can ever fit: the loop must end with nullptr.
-  const std::size_t limit = region_size / size + 16;
+  const std::size_t limit = region.capacity() / size + 16;
   std::size_t outside = 0;
   for (std::size_t i = 0; i < limit; ++i) {
     void* p = heap.allocate(size);
@@ -123,7 +140,7 @@ std::size_t exhaust(ferroc::Heap<Region>& heap, const Region& region, std::size_
   return blocks.size() * size;
 }
 
-void free_all(ferroc::Heap<Region>& heap, std::vector<void*>& blocks) {
+template <class Base> void free_all(ferroc::Heap<Base>& heap, std::vector<void*>& blocks) {
   for (void* p : blocks) {
     heap.deallocate(p);
   }
@@ -143,8 +160,11 @@ TEST_CASE("Static<N> runs out with nullptr and recovers after collect", "[static
     ferroc::Heap heap{cx};
     std::vector<void*> blocks;
 
-    const std::size_t medium_first = exhaust(heap, region, 64 * KiB, blocks);
-    INFO("64 KiB blocks: " << medium_first / KiB << " KiB of " << region_size / KiB << " KiB");
+    // The largest medium block (64 KiB in the default geometry).
+    constexpr std::size_t medium = ferroc::detail::medium_block_max;
+    const std::size_t medium_first = exhaust(heap, region, medium, blocks);
+    INFO(medium << " B blocks: " << medium_first / KiB << " KiB of " << region_size / KiB
+                << " KiB");
     CHECK(medium_first >= region_size / 2);
     CHECK(region.used_bytes() > 0);
     CHECK(region.used_bytes() <= region.capacity());
@@ -159,7 +179,7 @@ TEST_CASE("Static<N> runs out with nullptr and recovers after collect", "[static
     free_all(heap, blocks);
 
     // And the same amounts fit again.
-    const std::size_t medium_again = exhaust(heap, region, 64 * KiB, blocks);
+    const std::size_t medium_again = exhaust(heap, region, medium, blocks);
     CHECK(medium_again >= medium_first);
     free_all(heap, blocks);
     const std::size_t small_again = exhaust(heap, region, KiB, blocks);
@@ -201,6 +221,87 @@ TEST_CASE("Static<N> serves huge blocks and refuses impossible ones", "[static]"
   CHECK(region.used_bytes() == 0);
 }
 
+// ---- SpanBase: a region the program gives ---------------------------------
+
+TEST_CASE("SpanBase carves aligned chunks first-fit and merges them back", "[static][span]") {
+  constexpr std::size_t length = 64 * KiB;
+  alignas(4 * KiB) static std::byte buffer[length];
+  ferroc::SpanBase span{buffer, length};
+  CHECK(span.capacity() == length);
+  CHECK(span.data() == buffer);
+  CHECK(span.allocate(0, 16) == nullptr);
+  CHECK(span.allocate(length + 1, 16) == nullptr);
+  CHECK(span.allocate(16, 3) == nullptr); // not a power of two
+
+  // Chunks of several sizes and alignments: inside the region, aligned, and
+  // apart from each other.
+  struct Chunk {
+    void* p;
+    std::size_t size;
+  };
+  std::vector<Chunk> chunks;
+  const std::size_t sizes[] = {100, 4 * KiB, 1, 10 * KiB, 512, 8 * KiB};
+  const std::size_t aligns[] = {16, 4 * KiB, 1, 8 * KiB, 64, 2 * KiB};
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    void* p = span.allocate(sizes[i], aligns[i]);
+    REQUIRE(p != nullptr);
+    CHECK(in_region(span, p, sizes[i]));
+    CHECK(ferroc_test::is_aligned(p, aligns[i]));
+    std::memset(p, static_cast<int>(i + 1), sizes[i]);
+    chunks.push_back({p, sizes[i]});
+  }
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    CHECK(ferroc_test::all_bytes_are(static_cast<unsigned char*>(chunks[i].p), chunks[i].size,
+                                     static_cast<unsigned char>(i + 1)));
+  }
+  std::size_t taken = 0;
+  for (const Chunk& c : chunks) {
+    taken += c.size;
+  }
+  CHECK(span.used_bytes() == taken);
+
+  // Given back out of order, the pieces merge into the whole region again.
+  for (const std::size_t i : {3, 0, 5, 1, 4, 2}) {
+    span.deallocate(chunks[i].p, chunks[i].size);
+  }
+  CHECK(span.used_bytes() == 0);
+  void* whole = span.allocate(length, 4 * KiB);
+  CHECK(whole == buffer);
+  span.deallocate(whole, length);
+
+  // An empty span (null start) hands out nothing.
+  ferroc::SpanBase empty{nullptr, 1024};
+  CHECK(empty.capacity() == 0);
+  CHECK(empty.allocate(16, 16) == nullptr);
+}
+
+TEST_CASE("SpanBase runs a heap inside the given region and recovers", "[static][span]") {
+  // constinit: a span over static storage needs no dynamic initialisation.
+  constinit static ferroc::SpanBase span{span_buffer, span_bytes};
+  REQUIRE(span.used_bytes() == 0);
+  {
+    ferroc::Arenas arenas{span};
+    static_assert(std::is_same_v<decltype(arenas), ferroc::Arenas<ferroc::SpanBase>>);
+    CHECK(&arenas.base() == &span);
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    std::vector<void*> blocks;
+
+    // At least two of the three segments are usable, whatever the alignment.
+    const std::size_t small_first = exhaust(heap, span, 256, blocks);
+    CHECK(small_first >= span_bytes / 3);
+    CHECK(span.used_bytes() <= span.capacity());
+    free_all(heap, blocks);
+    const std::size_t large_first = exhaust(heap, span, ferroc::detail::large_block_max, blocks);
+    CHECK(large_first >= ferroc::detail::large_block_max * 2);
+    free_all(heap, blocks);
+    CHECK(exhaust(heap, span, 256, blocks) >= small_first);
+    free_all(heap, blocks);
+  }
+  CHECK(span.used_bytes() == 0);
+}
+
+#if !FERROC_SINGLE_THREADED
 TEST_CASE("Static<N> is shared by heaps on several threads", "[static][threads]") {
   static Region region;
   REQUIRE(region.used_bytes() == 0);
@@ -237,6 +338,7 @@ TEST_CASE("Static<N> is shared by heaps on several threads", "[static][threads]"
   }
   CHECK(region.used_bytes() == 0);
 }
+#endif
 
 TEST_CASE("Static<N> never calls the OS but MmapAlloc does", "[static][os]") {
 #if FERROC_TEST_COUNTS_OS_CALLS
@@ -296,6 +398,28 @@ TEST_CASE("Static<N> never calls the OS but MmapAlloc does", "[static][os]") {
   INFO("Static workload: " << os_calls() - before_static << " OS calls");
   CHECK(os_calls() == before_static);
   CHECK(region.used_bytes() == 0);
+
+  // And over a SpanBase: no OS call either (the test's own list of blocks
+  // is made large enough before counting).
+  std::vector<void*> span_blocks;
+  span_blocks.reserve(span_bytes / 64 + 16);
+  const std::size_t before_span = os_calls();
+  {
+    ferroc::SpanBase span{span_buffer, sizeof span_buffer};
+    {
+      ferroc::Arenas arenas{span};
+      ferroc::Context cx{arenas};
+      ferroc::Heap heap{cx};
+      std::vector<void*>& blocks = span_blocks;
+      exhaust(heap, span, 64, blocks);
+      free_all(heap, blocks);
+      exhaust(heap, span, ferroc::detail::medium_block_max, blocks);
+      free_all(heap, blocks);
+    }
+    CHECK(span.used_bytes() == 0);
+  }
+  INFO("SpanBase workload: " << os_calls() - before_span << " OS calls");
+  CHECK(os_calls() == before_span);
 #else
   WARN("built with ThreadSanitizer: OS calls are not counted");
 #endif
@@ -356,13 +480,17 @@ struct CountingBase {
 
 static_assert(ferroc::BaseAlloc<CountingBase>);
 
+// Huge blocks that still fit an arena's slots (5 MiB by default; half an
+// arena when arenas are smaller than 10 MiB).
+constexpr std::size_t mixed_huge_size = std::min(5 * MiB, ferroc::detail::arena_size / 2);
+
 void run_mixed_workload(ferroc::Heap<CountingBase>& heap, std::vector<void*>& keep) {
   ferroc_test::Rng rng(42);
   std::vector<void*> blocks;
   for (int i = 0; i < 5000; ++i) {
     std::size_t size = rng.log_uniform(1, 16 * KiB);
     if (i % 500 == 0) {
-      size = 5 * MiB;
+      size = mixed_huge_size;
     } else if (i % 100 == 0) {
       size = 600 * KiB;
     }
@@ -392,12 +520,18 @@ TEST_CASE("a user-defined base sees balanced calls", "[static][base]") {
       heap.collect(true);
     }
     // A second thread frees what the dead heap left behind, then a new heap
-    // reclaims the abandoned segments.
-    std::thread([&] {
+    // reclaims the abandoned segments. (Single-threaded: the same frees
+    // from this thread, through the same not-the-owner path.)
+    auto free_kept = [&] {
       for (void* p : kept) {
         arenas.deallocate(p);
       }
-    }).join();
+    };
+#if FERROC_SINGLE_THREADED
+    free_kept();
+#else
+    std::thread(free_kept).join();
+#endif
     kept.clear();
     {
       ferroc::Context cx{arenas};

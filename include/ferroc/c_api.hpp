@@ -17,7 +17,7 @@
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/global/resource.hpp"
 
-namespace ferroc::c_api {
+namespace ferroc::inline FERROC_CONFIG_NS::c_api {
 
 using G = DefaultGlobal;
 
@@ -161,4 +161,4 @@ inline void collect(int force) noexcept {
   G::collect(force != 0);
 }
 
-} // namespace ferroc::c_api
+} // namespace ferroc::inline FERROC_CONFIG_NS::c_api

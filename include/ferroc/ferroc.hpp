@@ -4,8 +4,11 @@
 // Ferroc: a lock-free, multithreaded memory allocator. The one header to
 // include; it pulls in every layer, from the base allocators up.
 
+#include "ferroc/detail/config.hpp"
+
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/base/mmap.hpp"
+#include "ferroc/base/span.hpp"
 #include "ferroc/base/static.hpp"
 
 #include "ferroc/arena/arenas.hpp"
@@ -13,7 +16,12 @@
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/heap_allocator.hpp"
+#include "ferroc/heap/heap_resource.hpp"
 
+// The global layer keeps a heap per thread, so a single-threaded build
+// (FERROC_SINGLE_THREADED) leaves it out.
+#if !FERROC_SINGLE_THREADED
 #include "ferroc/global/allocator.hpp"
 #include "ferroc/global/global.hpp"
 #include "ferroc/global/resource.hpp"
+#endif

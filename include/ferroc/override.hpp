@@ -8,20 +8,24 @@
 //
 // Throwing forms call the new-handler in a loop and throw std::bad_alloc
 // when there is none, as the standard asks; nothrow forms return nullptr.
+// Built without exceptions, the throwing forms call std::terminate() where
+// they would throw (see detail/throw.hpp).
 
 #include <cstddef>
 #include <new>
 
 #include "ferroc/defines_export.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/throw.hpp"
 #include "ferroc/global/resource.hpp"
 
-namespace ferroc::detail {
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 FERROC_NOINLINE inline void* new_retry(std::size_t size, std::size_t align) {
   for (;;) {
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr)
-      throw std::bad_alloc();
+      throw_bad_alloc();
     handler();
     if (void* p = DefaultGlobal::allocate(size, align))
       return p;
@@ -37,14 +41,25 @@ FERROC_INLINE void* new_impl(std::size_t size, std::size_t align) {
 inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
   if (void* p = DefaultGlobal::allocate(size, align); FERROC_LIKELY(p != nullptr))
     return p;
+#if FERROC_HAS_EXCEPTIONS
   try {
     return new_retry(size, align);
   } catch (...) {
     return nullptr;
   }
+#else
+  // A new-handler cannot throw here: it returns (try again) or ends the
+  // program. Without one, nullptr.
+  while (std::new_handler handler = std::get_new_handler()) {
+    handler();
+    if (void* p = DefaultGlobal::allocate(size, align))
+      return p;
+  }
+  return nullptr;
+#endif
 }
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail
 
 #define FERROC_NEW_ALIGN alignof(std::max_align_t)
 

@@ -11,11 +11,12 @@
 
 #include "ferroc/arena/segment_map.hpp"
 #include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/track.hpp"
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// The memory shared by every thread of one allocator: arenas reserved from
 /// the base and split into segment-sized slots, claimed and released through
@@ -172,11 +173,11 @@ public:
 
 private:
   struct Arena {
-    std::atomic<std::byte*> xstart{nullptr}; // published last
+    detail::atomic<std::byte*> xstart{nullptr}; // published last
     std::size_t chunk_size = 0;
     std::size_t slots = 0;
-    std::atomic<std::uint64_t> xin_use{0};
-    std::atomic<std::uint64_t> xabandoned{0};
+    detail::atomic<std::uint64_t> xin_use{0};
+    detail::atomic<std::uint64_t> xabandoned{0};
   };
 
   static constexpr std::uint64_t run_mask(std::size_t slot, std::size_t count) noexcept {
@@ -289,10 +290,10 @@ private:
   }
 
   BaseHandle base_;
-  std::atomic<int> track_pool_{0};
-  std::atomic<std::size_t> arena_count_{0};
-  std::atomic<std::size_t> segments_in_use_{0};
-  std::atomic<std::size_t> abandoned_count_{0};
+  detail::atomic<int> track_pool_{0};
+  detail::atomic<std::size_t> arena_count_{0};
+  detail::atomic<std::size_t> segments_in_use_{0};
+  detail::atomic<std::size_t> abandoned_count_{0};
   Arena arenas_[detail::max_arenas];
 };
 
@@ -303,4 +304,4 @@ template <BaseAlloc B>
 requires(detail::held_by_reference<B>) Arenas(B&)
 ->Arenas<B>;
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

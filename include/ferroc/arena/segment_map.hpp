@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
@@ -13,34 +14,40 @@
 // pointer of ours from a foreign one (another allocator's, a stack or
 // global address) in a few instructions, which a malloc replacement needs.
 //
-// It covers a 48-bit address space: 2^26 segments, 8 MiB of zero-initialised
-// storage of which only the pages for memory in use are ever touched.
+// It covers a 48-bit address space: with 4 MiB segments 2^26 of them, 8 MiB
+// of zero-initialised storage of which only the pages for memory in use are
+// ever touched (2^(45 - FERROC_SEGMENT_SHIFT) bytes in general, so it is off
+// by default for segments below 1 MiB: 512 MiB for 64 KiB segments).
 // Define FERROC_SEGMENT_MAP=0 to leave it out (e.g. on a small target
 // without an MMU); membership tests then answer "ours" for every pointer.
 #ifndef FERROC_SEGMENT_MAP
+#if FERROC_SEGMENT_SHIFT >= 20
 #define FERROC_SEGMENT_MAP 1
+#else
+#define FERROC_SEGMENT_MAP 0
+#endif
 #endif
 
-namespace ferroc::detail {
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 #if FERROC_SEGMENT_MAP
 inline constexpr std::size_t map_address_bits = 48;
 inline constexpr std::size_t map_words =
     (std::size_t{1} << (map_address_bits - segment_shift)) / 64;
 
-// Plain words reached through std::atomic_ref: an array of a million
-// std::atomic objects is not reliably constant-initialised (clang gives up
-// and zeroes it at start-up, after allocations may have marked it), while
-// plain zeroed words always are.
+// Plain words reached through atomic_ref (std::atomic_ref unless
+// single-threaded): an array of a million std::atomic objects is not
+// reliably constant-initialised (clang gives up and zeroes it at start-up,
+// after allocations may have marked it), while plain zeroed words always are.
 //
 // All accesses relaxed: a bit is set before any pointer into its range is
 // handed out, and that hand-over orders it; a bit is cleared only when
 // nothing of ours is left in the range.
-alignas(std::atomic_ref<std::uint64_t>::required_alignment) inline constinit std::uint64_t
+alignas(atomic_ref<std::uint64_t>::required_alignment) inline constinit std::uint64_t
     segment_map[map_words]{};
 
-inline std::atomic_ref<std::uint64_t> segment_map_word(std::size_t i) noexcept {
-  return std::atomic_ref<std::uint64_t>(segment_map[i]);
+inline atomic_ref<std::uint64_t> segment_map_word(std::size_t i) noexcept {
+  return atomic_ref<std::uint64_t>(segment_map[i]);
 }
 
 /// Marks [start, start + size) as ours (`owned`) or not.
@@ -76,4 +83,4 @@ FERROC_INLINE bool segment_map_contains(void const*) noexcept {
 }
 #endif
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

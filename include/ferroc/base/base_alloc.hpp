@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <type_traits>
 
-namespace ferroc {
+#include "ferroc/detail/config.hpp"
+
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// What the arenas need from the place raw memory comes from.
 ///
@@ -41,4 +43,4 @@ namespace detail {
 template <class B> inline constexpr bool held_by_reference = !std::is_copy_constructible_v<B>;
 
 } // namespace detail
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

@@ -9,7 +9,7 @@
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// Virtual memory from the OS (POSIX `mmap`). Chunks are reserved, not
 /// populated: the kernel backs a page on first touch, and `decommit` gives it
@@ -62,4 +62,4 @@ private:
 static_assert(BaseAlloc<MmapAlloc>);
 static_assert(DecommitBase<MmapAlloc>);
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

@@ -29,13 +29,14 @@
 
 #include <unistd.h>
 
+#include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
 #ifndef FERROC_CHECKED
 #define FERROC_CHECKED 0
 #endif
 
-namespace ferroc::detail {
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 inline constexpr bool checked = FERROC_CHECKED != 0;
 
@@ -203,4 +204,4 @@ inline std::uint64_t trailer_seal(void const* block, std::uint32_t offset,
                (std::uint64_t{offset} << 32 | slack));
 }
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

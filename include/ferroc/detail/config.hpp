@@ -4,34 +4,125 @@
 #include <cstddef>
 #include <cstdint>
 
-// The geometry of the allocator. Everything that depends on a size is derived
-// from these few constants, so they are the knobs an embedded build would turn.
-namespace ferroc::detail {
+// The build options of the library and the geometry that follows from them.
+// Everything that depends on a size is derived from the three shifts below,
+// so they are the knobs an embedded build turns. Define them (plain decimal
+// integers, the same in every translation unit of a program) before the
+// first Ferroc include, or with -D:
+//
+//   FERROC_SEGMENT_SHIFT      log2 of the segment size: the unit the arenas
+//                             hand out, aligned to its size (default 22, 4 MiB)
+//   FERROC_SMALL_PAGE_SHIFT   log2 of the small page size (default 16, 64 KiB);
+//                             at least 12 (one OS page), at most 64 pages per segment
+//   FERROC_MEDIUM_PAGE_SHIFT  log2 of the medium page size (default 19, 512 KiB);
+//                             above the small page, at most the segment
+//   FERROC_SINGLE_THREADED    1: no thread-local storage and no atomic
+//                             operations (detail/atomic.hpp); one thread uses
+//                             the library, and the global allocator layer
+//                             (global/, ferroc.h, override.hpp) is not available
+//
+// A segment's first page loses the segment header (its page descriptors,
+// segment_header_size) and must keep at least half of itself. For a region
+// of a few hundred KiB, 64 KiB segments with 4 KiB small and 16 KiB medium
+// pages work well (-DFERROC_SEGMENT_SHIFT=16 -DFERROC_SMALL_PAGE_SHIFT=12
+// -DFERROC_MEDIUM_PAGE_SHIFT=14); see the README's Embedded section.
+//
+// Every name of the library lives in an inline namespace that spells these
+// options (ferroc::g22_16_19 by default, ..._st when single-threaded): two
+// translation units built with different options then use different
+// symbols, and linking them together cannot silently mix two layouts of
+// the same type.
+
+#ifndef FERROC_SEGMENT_SHIFT
+#define FERROC_SEGMENT_SHIFT 22
+#endif
+#ifndef FERROC_SMALL_PAGE_SHIFT
+#define FERROC_SMALL_PAGE_SHIFT 16
+#endif
+#ifndef FERROC_MEDIUM_PAGE_SHIFT
+#define FERROC_MEDIUM_PAGE_SHIFT 19
+#endif
+#ifndef FERROC_SINGLE_THREADED
+#define FERROC_SINGLE_THREADED 0
+#endif
+
+#if FERROC_SINGLE_THREADED
+#define FERROC_THREADING_SUFFIX _st
+#else
+#define FERROC_THREADING_SUFFIX
+#endif
+
+// Two levels, so that the option macros expand before they are pasted.
+#define FERROC_CONFIG_NS_PASTE(seg, small, medium, threading) g##seg##_##small##_##medium##threading
+#define FERROC_CONFIG_NS_EXPAND(seg, small, medium, threading)                                     \
+  FERROC_CONFIG_NS_PASTE(seg, small, medium, threading)
+
+/// The inline namespace that holds the whole library: `namespace
+/// ferroc::inline FERROC_CONFIG_NS { ... }` in every header.
+#define FERROC_CONFIG_NS                                                                           \
+  FERROC_CONFIG_NS_EXPAND(FERROC_SEGMENT_SHIFT, FERROC_SMALL_PAGE_SHIFT, FERROC_MEDIUM_PAGE_SHIFT, \
+                          FERROC_THREADING_SUFFIX)
+
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
+
+/// FERROC_SINGLE_THREADED: one thread uses the library.
+inline constexpr bool single_threaded = FERROC_SINGLE_THREADED != 0;
+
+// OS page size assumed for decommit granularity and page-aligned areas.
+inline constexpr std::size_t os_page_size = 4096;
 
 // A segment is the unit an arena hands out: aligned to its own size, so any
 // block finds its segment header by masking its address.
-inline constexpr std::size_t segment_shift = 22; // 4 MiB
+inline constexpr std::size_t segment_shift = FERROC_SEGMENT_SHIFT;
 inline constexpr std::size_t segment_size = std::size_t{1} << segment_shift;
 inline constexpr std::uintptr_t segment_mask = segment_size - 1;
 
-// Page sizes of the three page kinds that share segments.
-inline constexpr std::size_t small_page_shift = 16;  // 64 KiB pages, 64 per segment
-inline constexpr std::size_t medium_page_shift = 19; // 512 KiB pages, 8 per segment
+// Page sizes of the kinds of pages that share segments (large pages fill a
+// segment alone).
+inline constexpr std::size_t small_page_shift = FERROC_SMALL_PAGE_SHIFT;
+inline constexpr std::size_t medium_page_shift = FERROC_MEDIUM_PAGE_SHIFT;
+inline constexpr std::size_t small_page_size = std::size_t{1} << small_page_shift;
+inline constexpr std::size_t medium_page_size = std::size_t{1} << medium_page_shift;
 inline constexpr std::size_t max_pages_per_segment = segment_size >> small_page_shift;
 
-// Largest block of each page kind. Larger than large_block_max is "huge": a
-// segment (or a run of them) for one block.
-inline constexpr std::size_t small_block_max = 8 * 1024;
-inline constexpr std::size_t medium_block_max = 64 * 1024;
+static_assert(small_page_shift >= 12,
+              "FERROC_SMALL_PAGE_SHIFT must be at least 12: a small page is at least one OS page "
+              "(free pages go back to the OS in whole OS pages)");
+static_assert(medium_page_shift > small_page_shift,
+              "FERROC_MEDIUM_PAGE_SHIFT must be larger than FERROC_SMALL_PAGE_SHIFT");
+static_assert(medium_page_shift <= segment_shift,
+              "FERROC_MEDIUM_PAGE_SHIFT must be at most FERROC_SEGMENT_SHIFT: a medium page "
+              "cannot be larger than its segment");
+static_assert(max_pages_per_segment <= 64,
+              "FERROC_SEGMENT_SHIFT - FERROC_SMALL_PAGE_SHIFT must be at most 6: one 64-bit word "
+              "tracks the free pages of a segment");
+static_assert(segment_shift <= 32,
+              "FERROC_SEGMENT_SHIFT must be at most 32: page and block counts are 32-bit");
+
+// Largest block of each page kind: an eighth of its page, so a page holds
+// at least eight blocks (and the first page, after the header, four).
+// Larger than large_block_max is "huge": a segment (or a run of them) for
+// one block. Defaults: 8 KiB, 64 KiB and 2 MiB.
+inline constexpr std::size_t small_block_max = small_page_size / 8;
+inline constexpr std::size_t medium_block_max = medium_page_size / 8;
 inline constexpr std::size_t large_block_max = segment_size / 2;
 
 // Sizes up to this reach their page through one indexed load (the direct
-// array of a Heap), which is what keeps the fast path short.
+// array of a Heap), which is what keeps the fast path short. The same in
+// every geometry (it may reach into medium pages when they are small).
 inline constexpr std::size_t direct_size_max = 1024;
 
 // Every block is at least this aligned: glibc's malloc guarantee
 // (alignof(max_align_t)), which drop-in users rely on.
 inline constexpr std::size_t min_align = 16;
+
+// Page areas start at least this aligned: the first page's area follows
+// the segment header, which is rounded up to it. An OS page by default; a
+// sixteenth of a small page below 64 KiB pages, so that a small geometry
+// does not lose most of a first page to the rounding (its first page's
+// area then cannot be decommitted, see Context).
+inline constexpr std::size_t page_area_align =
+    small_page_size / 16 < os_page_size ? small_page_size / 16 : os_page_size;
 
 // Blocks of fresh pages are threaded onto the free list this many bytes at a
 // time, so a new page touches about one OS page per refill, not all of it.
@@ -41,15 +132,15 @@ inline constexpr std::size_t extend_min_blocks = 4;
 // An arena is reserved from the base in one piece and split into segment
 // slots; one 64-bit word of bitmap covers it.
 inline constexpr std::size_t arena_slots = 64;
-inline constexpr std::size_t arena_size = arena_slots * segment_size; // 256 MiB
-inline constexpr std::size_t max_arenas = 1024;                       // 256 GiB in all
+inline constexpr std::size_t arena_size = arena_slots * segment_size; // 256 MiB by default
+// The Arenas object keeps 40 bytes per arena: 1024 of them (256 GiB in all
+// by default), or 64 for segments below 1 MiB, a geometry for regions of a
+// few MiB, where a region makes at most one arena per segment it holds.
+inline constexpr std::size_t max_arenas = segment_shift >= 20 ? 1024 : 64;
 
 // Abandoned segments a Context looks at per segment request before it asks
 // the arenas for a fresh one (bounded work on the slow path).
 inline constexpr std::size_t reclaim_visits = 16;
-
-// OS page size assumed for decommit granularity and page-aligned areas.
-inline constexpr std::size_t os_page_size = 4096;
 
 constexpr std::size_t align_up(std::size_t n, std::size_t align) noexcept {
   return (n + align - 1) & ~(align - 1);
@@ -58,4 +149,4 @@ constexpr bool is_pow2(std::size_t n) noexcept {
   return n != 0 && (n & (n - 1)) == 0;
 }
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

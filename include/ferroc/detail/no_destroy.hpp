@@ -3,7 +3,9 @@
 
 #include <utility>
 
-namespace ferroc::detail {
+#include "ferroc/detail/config.hpp"
+
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 /// Holds a T that is constructed at compile time (constinit) and never
 /// destroyed, so it serves allocations before any dynamic initialiser runs
@@ -20,4 +22,4 @@ template <class T> union NoDestroy {
   T value;
 };
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

@@ -24,6 +24,8 @@
 
 #include <cstddef>
 
+#include "ferroc/detail/config.hpp"
+
 #ifndef FERROC_TRACK_VALGRIND
 #define FERROC_TRACK_VALGRIND 0
 #endif
@@ -41,7 +43,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-namespace ferroc::detail::track {
+namespace ferroc::inline FERROC_CONFIG_NS::detail::track {
 
 inline constexpr bool enabled = FERROC_TRACK_VALGRIND || FERROC_TRACK_ASAN;
 
@@ -138,4 +140,4 @@ inline void reset(void const* p, std::size_t size) noexcept {
 #pragma GCC diagnostic pop
 #endif
 
-} // namespace ferroc::detail::track
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail::track

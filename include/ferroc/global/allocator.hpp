@@ -7,15 +7,18 @@
 #include <new>
 #include <type_traits>
 
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/throw.hpp"
 #include "ferroc/global/global.hpp"
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// A stateless standard Allocator over a global allocator `G` (a
 /// `Global<...>` instantiation). All instances compare equal.
 ///
 /// `allocate` never returns null: it throws `std::bad_array_new_length` when
-/// `n * sizeof(T)` overflows and `std::bad_alloc` when out of memory.
+/// `n * sizeof(T)` overflows and `std::bad_alloc` when out of memory (built
+/// without exceptions: calls std::terminate(), see detail/throw.hpp).
 /// Over-aligned types get blocks with their alignment.
 template <class T, class G> class global_allocator {
 public:
@@ -32,10 +35,10 @@ public:
 
   [[nodiscard]] T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
-      throw std::bad_array_new_length();
+      detail::throw_bad_array_new_length();
     void* p = G::allocate(n * sizeof(T), alignof(T));
     if (p == nullptr)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     return static_cast<T*>(p);
   }
 
@@ -57,4 +60,4 @@ public:
   }
 };
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

@@ -11,10 +11,18 @@
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/base/mmap.hpp"
+#include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/no_destroy.hpp"
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/heap.hpp"
+
+// A heap per thread needs thread-local storage and atomics, so the global
+// layer (global/, the C API, override.hpp) is not part of a single-threaded
+// build: use an Arenas, a Context and a Heap directly.
+#if FERROC_SINGLE_THREADED
+#error "ferroc: the global allocator is not available with FERROC_SINGLE_THREADED=1"
+#endif
 
 // Thread-local storage of the per-thread heap pointer. Initial-exec TLS is
 // one load off the thread pointer, with no call into the dynamic linker, and
@@ -26,7 +34,7 @@
 #define FERROC_TLS_MODEL
 #endif
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// How a global allocator learns that a thread ends, to release its heap.
 enum class ThreadExit {
@@ -299,4 +307,4 @@ private:
   static constinit inline thread_local bool thread_exited_ = false;
 };
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

@@ -7,18 +7,22 @@
 
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/base/mmap.hpp"
+#include "ferroc/detail/config.hpp"
 #include "ferroc/detail/no_destroy.hpp"
+#include "ferroc/detail/throw.hpp"
 #include "ferroc/global/allocator.hpp"
 #include "ferroc/global/global.hpp"
 #include "ferroc/heap/heap.hpp"
+#include "ferroc/heap/heap_resource.hpp" // for code that includes this header for it
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// A global allocator `G` as a `std::pmr::memory_resource`: one instance per
 /// `G`, constant-initialised and never destroyed, so it may serve as the
 /// default resource for the program's whole life.
 ///
-/// Beside the throwing `allocate`/`deallocate` of memory_resource, it offers
+/// Beside the throwing `allocate`/`deallocate` of memory_resource (without
+/// exceptions: `allocate` calls std::terminate() on failure), it offers
 /// the non-throwing core calls: `try_allocate` (nullptr on failure), `free`
 /// (no size needed), `allocate_zeroed`, `reallocate`, `usable_size` and
 /// `collect`.
@@ -52,7 +56,7 @@ private:
   void* do_allocate(std::size_t bytes, std::size_t align) override {
     void* p = G::allocate(bytes, align);
     if (p == nullptr)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     return p;
   }
   void do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*align*/) override {
@@ -105,36 +109,4 @@ inline std::pmr::memory_resource* resource() noexcept {
 /// Stateless standard Allocator over the default global allocator.
 template <class T> using allocator = global_allocator<T, DefaultGlobal>;
 
-/// A memory resource over one Heap (for pmr containers on one thread).
-/// Resources over heaps of the same Arenas compare equal: any of them can
-/// free what another allocated.
-template <BaseAlloc B> class heap_resource final : public std::pmr::memory_resource {
-public:
-  explicit heap_resource(Heap<B>& heap) noexcept : heap_(&heap) {}
-  Heap<B>& heap() const noexcept { return *heap_; }
-
-private:
-  void* do_allocate(std::size_t bytes, std::size_t align) override {
-    void* p = heap_->allocate(bytes, align);
-    if (p == nullptr)
-      throw std::bad_alloc();
-    return p;
-  }
-  void do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*align*/) override {
-    heap_->deallocate(p);
-  }
-  bool do_is_equal(std::pmr::memory_resource const& other) const noexcept override {
-    if (this == &other)
-      return true;
-#if defined(__cpp_rtti) || defined(__GXX_RTTI)
-    auto const* o = dynamic_cast<heap_resource const*>(&other);
-    return o != nullptr && &o->heap_->context().arenas() == &heap_->context().arenas();
-#else
-    return false;
-#endif
-  }
-
-  Heap<B>* heap_;
-};
-
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

@@ -11,7 +11,7 @@
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/segment.hpp"
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 template <BaseAlloc B> class Heap;
 
@@ -170,9 +170,10 @@ private:
       for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
         for (std::uint64_t m = seg->free_mask; m != 0; m &= m - 1) {
           Page& pg = seg->pages[std::countr_zero(m)];
-          if (pg.mem_is_zero)
+          // Page 0's area starts on an OS page when the header fills whole
+          // OS pages (the default geometry); otherwise it stays committed.
+          if (pg.mem_is_zero || !detail::page_area_decommits(&pg))
             continue;
-          // Page 0's area starts on an OS page already (segment_header_size).
           arenas_->base().decommit(pg.area, pg.area_size);
           pg.mem_is_zero = B::decommit_zeroes;
         }
@@ -235,4 +236,4 @@ private:
 
 template <BaseAlloc B> Context(Arenas<B>&) -> Context<B>;
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

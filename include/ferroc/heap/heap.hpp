@@ -22,7 +22,7 @@
 #include "ferroc/heap/segment.hpp"
 #include "ferroc/heap/size_class.hpp"
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 namespace detail {
 // What a detached (moved-from or placeholder) Heap compares segment owners
@@ -106,9 +106,10 @@ public:
 
   Context<B>& context() const noexcept { return *cx_; }
 
-  /// At least `size` bytes aligned to `align` (a power of two), or nullptr
-  /// when out of memory or `align` is not a power of two. Never throws.
-  /// Size 0 gives a unique pointer.
+  /// At least `size` bytes aligned to `align`, or nullptr when out of
+  /// memory or `align` is above 16 and not a power of two (every block is
+  /// 16-aligned, so smaller alignments are met whatever they are). Never
+  /// throws. Size 0 gives a unique pointer.
   [[nodiscard]] FERROC_MALLOC_ATTR FERROC_INLINE void*
   allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
@@ -465,10 +466,10 @@ private:
     if (!detail::is_pow2(align))
       return nullptr;
     if (size <= detail::large_block_max && align <= detail::large_block_max) {
-      // Page areas start on an OS page, so a class that is a multiple of
-      // the alignment is aligned already.
+      // Page areas start on a multiple of page_area_align, so a class that
+      // is a multiple of the alignment is aligned already.
       std::size_t const cs = detail::class_size(detail::size_class_of(size));
-      if (align <= detail::os_page_size && cs % align == 0)
+      if (align <= detail::page_area_align && cs % align == 0)
         return allocate_generic(size, zero);
       std::size_t const padded = size + align - 1;
       if (padded <= detail::large_block_max) {
@@ -924,4 +925,4 @@ template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
   detail::free_block_remote(pg, b);
 }
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

@@ -8,9 +8,11 @@
 #include <type_traits>
 
 #include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/throw.hpp"
 #include "ferroc/heap/heap.hpp"
 
-namespace ferroc {
+namespace ferroc::inline FERROC_CONFIG_NS {
 
 /// A standard Allocator over one Heap, for containers that live on one
 /// thread: `std::vector<int, ferroc::heap_allocator<int, ferroc::MmapAlloc>> v{heap};`
@@ -18,7 +20,8 @@ namespace ferroc {
 /// Copies compare equal when they use the same Heap. The allocator follows
 /// its container on move, copy and swap, so moving a container is O(1).
 /// `allocate` throws `std::bad_array_new_length` when the byte count
-/// overflows and `std::bad_alloc` when the heap has no memory.
+/// overflows and `std::bad_alloc` when the heap has no memory (built without
+/// exceptions: calls std::terminate(), see detail/throw.hpp).
 template <class T, BaseAlloc B> class heap_allocator {
 public:
   using value_type = T;
@@ -35,10 +38,10 @@ public:
 
   [[nodiscard]] T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
-      throw std::bad_array_new_length();
+      detail::throw_bad_array_new_length();
     void* p = heap_->allocate(n * sizeof(T), alignof(T));
     if (p == nullptr)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     return static_cast<T*>(p);
   }
 
@@ -66,4 +69,4 @@ private:
   Heap<B>* heap_;
 };
 
-} // namespace ferroc
+} // namespace ferroc::inline FERROC_CONFIG_NS

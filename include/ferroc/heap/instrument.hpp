@@ -12,11 +12,12 @@
 
 #include "ferroc/arena/segment_map.hpp"
 #include "ferroc/detail/checked.hpp"
+#include "ferroc/detail/config.hpp"
 #include "ferroc/detail/track.hpp"
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/segment.hpp"
 
-namespace ferroc::detail {
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 /// Larger requests fail at once on the instrumented path (far beyond any
 /// memory; it keeps the additions below from overflowing).
@@ -137,4 +138,4 @@ inline Block* delayed_next_of(Block const* b) noexcept {
   return next;
 }
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

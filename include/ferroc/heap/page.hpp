@@ -5,11 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/checked.hpp"
+#include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/track.hpp"
 
-namespace ferroc::detail {
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 /// Checked mode and memory-checker tracking both route the fast paths of a
 /// Heap through its instrumented path.
@@ -37,7 +39,7 @@ inline constexpr std::uintptr_t delay_mask = 3;
 /// Blocks freed by other threads into pages of a full-page owner land here;
 /// one such list per Heap, a multi-producer stack emptied by the owner.
 struct DelayedFreeList {
-  std::atomic<Block*> xhead{nullptr};
+  atomic<Block*> xhead{nullptr};
 };
 
 // Page flags: both send a free to the slow path, tested as one byte.
@@ -52,7 +54,7 @@ struct Page {
   // page_in_full | page_has_aligned. Written by the owner only; other
   // threads read page_has_aligned for blocks they were handed, hence atomic
   // (all relaxed: the hand-over of the block orders the flag with it).
-  std::atomic<std::uint8_t> xflags{0};
+  atomic<std::uint8_t> xflags{0};
   bool free_is_zero = false;   // every block on `free` is all zero bytes
   bool in_use = false;         // assigned to a size class (false: a free page of its segment)
   bool mem_is_zero = false;    // the page's memory has never been written since it was zeroed
@@ -69,8 +71,8 @@ struct Page {
 
   // Touched by other threads: a tagged stack of their frees (DelayState in
   // the low bits), and the owning heap's delayed-free list.
-  std::atomic<std::uintptr_t> xthread_free{no_delayed};
-  std::atomic<DelayedFreeList*> xheap{nullptr};
+  atomic<std::uintptr_t> xthread_free{no_delayed};
+  atomic<DelayedFreeList*> xheap{nullptr};
 };
 
 inline std::uint8_t page_flags(Page const* pg) noexcept {
@@ -236,4 +238,4 @@ inline Block* block_start(Page const* pg, void const* p) noexcept {
 /// into the slow path instead. Never written.
 inline Page empty_page{};
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

@@ -6,13 +6,14 @@
 #include <cstdint>
 #include <new>
 
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/track.hpp"
 #include "ferroc/heap/page.hpp"
 
-namespace ferroc::detail {
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 enum class PageKind : std::uint8_t { small, medium, large, huge };
 
@@ -33,7 +34,7 @@ struct SegmentSource {
 struct Segment {
   // The Context that owns the segment; nullptr while abandoned, and always
   // for huge segments, whose single block any thread may release.
-  std::atomic<void*> xowner{nullptr};
+  atomic<void*> xowner{nullptr};
   void const* arenas = nullptr; // the Arenas the segment belongs to
   // segment_cookie(this): checked mode trusts a header only when it matches.
   std::uint64_t cookie = 0;
@@ -57,11 +58,21 @@ struct Segment {
   }
 };
 
-/// Page areas start on an OS page after the header, so blocks of a class
-/// that is a multiple of some alignment up to a page are naturally aligned.
-inline constexpr std::size_t segment_header_size = align_up(sizeof(Segment), os_page_size);
-static_assert(segment_header_size < (std::size_t{1} << small_page_shift) / 4,
-              "the segment header must leave most of the first page usable");
+/// Page areas start on a multiple of page_area_align after the header (an
+/// OS page by default), so blocks of a class that is a multiple of some
+/// alignment up to that are naturally aligned.
+inline constexpr std::size_t segment_header_size = align_up(sizeof(Segment), page_area_align);
+static_assert(segment_header_size <= small_page_size / 2,
+              "the segment header (a descriptor per small page) must leave at least half of the "
+              "first small page: raise FERROC_SMALL_PAGE_SHIFT or lower FERROC_SEGMENT_SHIFT");
+
+/// Whether the area of free page `pg` can be decommitted: whole OS pages
+/// only, which the first page's area is not when the header is not.
+inline bool page_area_decommits(Page const* pg) noexcept {
+  if constexpr (segment_header_size % os_page_size == 0)
+    return true;
+  return reinterpret_cast<std::uintptr_t>(pg->area) % os_page_size == 0;
+}
 
 /// Page shift of huge segments: every offset maps to page 0.
 inline constexpr std::uint8_t huge_page_shift = 63;
@@ -133,4 +144,4 @@ inline std::byte* block_start_of(Segment const* seg, Page const* pg, void const*
   return reinterpret_cast<std::byte*>(block_start(pg, p));
 }
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail

@@ -11,8 +11,9 @@
 // Size classes: multiples of 16 bytes up to 128 B (16 keeps every block
 // aligned for max_align_t, as malloc promises), then four classes per power
 // of two, so a block wastes less than a quarter of its size. The largest
-// class is large_block_max (2 MiB); anything larger is a huge block.
-namespace ferroc::detail {
+// class is large_block_max (2 MiB by default); anything larger is a huge
+// block.
+namespace ferroc::inline FERROC_CONFIG_NS::detail {
 
 inline constexpr std::size_t exact_class_max = 128;
 inline constexpr std::size_t exact_class_count = exact_class_max / min_align; // classes 1..8
@@ -44,10 +45,13 @@ FERROC_INLINE constexpr std::size_t direct_index(std::size_t size) noexcept {
   return (size + min_align - 1) / min_align;
 }
 
+// The page kinds and the direct array end exactly on a class boundary (they
+// are powers of two of at least 128).
 static_assert(class_size(size_class_of(large_block_max)) == large_block_max);
 static_assert(class_size(size_class_of(direct_size_max)) == direct_size_max);
 static_assert(class_size(size_class_of(small_block_max)) == small_block_max);
 static_assert(class_size(size_class_of(medium_block_max)) == medium_block_max);
 static_assert(size_class_of(129) == exact_class_count + 1 && class_size(9) == 160);
+static_assert(class_count <= 256, "a page keeps its class index in one byte");
 
-} // namespace ferroc::detail
+} // namespace ferroc::inline FERROC_CONFIG_NS::detail
