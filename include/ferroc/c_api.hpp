@@ -17,7 +17,9 @@
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/global/resource.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::c_api {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace c_api {
 
 using G = DefaultGlobal;
 
@@ -161,4 +163,6 @@ inline void collect(int force) noexcept {
   G::collect(force != 0);
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::c_api
+} // namespace c_api
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

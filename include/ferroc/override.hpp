@@ -19,7 +19,9 @@
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/global/resource.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 FERROC_NOINLINE inline void* new_retry(std::size_t size, std::size_t align) {
   for (;;) {
@@ -59,7 +61,9 @@ inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
 #endif
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc
 
 #define FERROC_NEW_ALIGN alignof(std::max_align_t)
 

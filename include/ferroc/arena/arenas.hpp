@@ -16,7 +16,8 @@
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/track.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// The memory shared by every thread of one allocator: arenas reserved from
 /// the base and split into segment-sized slots, claimed and released through
@@ -304,4 +305,5 @@ template <BaseAlloc B>
 requires(detail::held_by_reference<B>) Arenas(B&)
 ->Arenas<B>;
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

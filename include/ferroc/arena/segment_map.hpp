@@ -28,7 +28,9 @@
 #endif
 #endif
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 #if FERROC_SEGMENT_MAP
 inline constexpr std::size_t map_address_bits = 48;
@@ -83,4 +85,6 @@ FERROC_INLINE bool segment_map_contains(void const*) noexcept {
 }
 #endif
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

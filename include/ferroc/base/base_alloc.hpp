@@ -7,7 +7,8 @@
 
 #include "ferroc/detail/config.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// What the arenas need from the place raw memory comes from.
 ///
@@ -43,4 +44,5 @@ namespace detail {
 template <class B> inline constexpr bool held_by_reference = !std::is_copy_constructible_v<B>;
 
 } // namespace detail
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -9,7 +9,8 @@
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// Virtual memory from the OS (POSIX `mmap`). Chunks are reserved, not
 /// populated: the kernel backs a page on first touch, and `decommit` gives it
@@ -62,4 +63,5 @@ private:
 static_assert(BaseAlloc<MmapAlloc>);
 static_assert(DecommitBase<MmapAlloc>);
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -10,7 +10,8 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 namespace detail {
 
@@ -197,4 +198,5 @@ private:
 static_assert(BaseAlloc<SpanBase>);
 static_assert(detail::held_by_reference<SpanBase>);
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

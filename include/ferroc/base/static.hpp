@@ -7,7 +7,8 @@
 #include "ferroc/base/span.hpp"
 #include "ferroc/detail/config.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// A fixed region of `N` bytes inside the object itself, for targets without
 /// an OS. It never calls the system: chunks are carved from the region
@@ -54,4 +55,5 @@ private:
 
 static_assert(BaseAlloc<Static<detail::os_page_size>>);
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

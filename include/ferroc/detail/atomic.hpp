@@ -12,7 +12,9 @@
 
 #include "ferroc/detail/config.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 #if FERROC_SINGLE_THREADED
 
@@ -114,4 +116,6 @@ template <class T> using atomic_ref = std::atomic_ref<T>;
 template <class T> inline constexpr bool is_std_atomic = false;
 template <class T> inline constexpr bool is_std_atomic<std::atomic<T>> = true;
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -36,7 +36,9 @@
 #define FERROC_CHECKED 0
 #endif
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 inline constexpr bool checked = FERROC_CHECKED != 0;
 
@@ -204,4 +206,6 @@ inline std::uint64_t trailer_seal(void const* block, std::uint32_t offset,
                (std::uint64_t{offset} << 32 | slack));
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

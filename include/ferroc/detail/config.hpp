@@ -57,13 +57,15 @@
 #define FERROC_CONFIG_NS_EXPAND(seg, small, medium, threading)                                     \
   FERROC_CONFIG_NS_PASTE(seg, small, medium, threading)
 
-/// The inline namespace that holds the whole library: `namespace
-/// ferroc::inline FERROC_CONFIG_NS { ... }` in every header.
+/// The inline namespace that holds the whole library: `namespace ferroc {
+/// inline namespace FERROC_CONFIG_NS { ... } }` in every header.
 #define FERROC_CONFIG_NS                                                                           \
   FERROC_CONFIG_NS_EXPAND(FERROC_SEGMENT_SHIFT, FERROC_SMALL_PAGE_SHIFT, FERROC_MEDIUM_PAGE_SHIFT, \
                           FERROC_THREADING_SUFFIX)
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 /// FERROC_SINGLE_THREADED: one thread uses the library.
 inline constexpr bool single_threaded = FERROC_SINGLE_THREADED != 0;
@@ -149,4 +151,6 @@ constexpr bool is_pow2(std::size_t n) noexcept {
   return n != 0 && (n & (n - 1)) == 0;
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -5,7 +5,9 @@
 
 #include "ferroc/detail/config.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 /// Holds a T that is constructed at compile time (constinit) and never
 /// destroyed, so it serves allocations before any dynamic initialiser runs
@@ -22,4 +24,6 @@ template <class T> union NoDestroy {
   T value;
 };
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -26,7 +26,9 @@
 #define FERROC_HAS_RTTI 0
 #endif
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 /// std::bad_alloc, or std::terminate() without exceptions.
 [[noreturn]] inline void throw_bad_alloc() {
@@ -46,4 +48,6 @@ namespace ferroc::inline FERROC_CONFIG_NS::detail {
 #endif
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

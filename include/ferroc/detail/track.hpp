@@ -43,7 +43,9 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail::track {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail::track {
 
 inline constexpr bool enabled = FERROC_TRACK_VALGRIND || FERROC_TRACK_ASAN;
 
@@ -140,4 +142,6 @@ inline void reset(void const* p, std::size_t size) noexcept {
 #pragma GCC diagnostic pop
 #endif
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail::track
+} // namespace detail::track
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -11,7 +11,8 @@
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/global/global.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// A stateless standard Allocator over a global allocator `G` (a
 /// `Global<...>` instantiation). All instances compare equal.
@@ -60,4 +61,5 @@ public:
   }
 };
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

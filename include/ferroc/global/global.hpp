@@ -34,7 +34,8 @@
 #define FERROC_TLS_MODEL
 #endif
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// How a global allocator learns that a thread ends, to release its heap.
 enum class ThreadExit {
@@ -307,4 +308,5 @@ private:
   static constinit inline thread_local bool thread_exited_ = false;
 };
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

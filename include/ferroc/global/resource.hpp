@@ -15,7 +15,8 @@
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/heap_resource.hpp" // for code that includes this header for it
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// A global allocator `G` as a `std::pmr::memory_resource`: one instance per
 /// `G`, constant-initialised and never destroyed, so it may serve as the
@@ -109,4 +110,5 @@ inline std::pmr::memory_resource* resource() noexcept {
 /// Stateless standard Allocator over the default global allocator.
 template <class T> using allocator = global_allocator<T, DefaultGlobal>;
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

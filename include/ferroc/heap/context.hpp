@@ -11,7 +11,8 @@
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/segment.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 template <BaseAlloc B> class Heap;
 
@@ -236,4 +237,5 @@ private:
 
 template <BaseAlloc B> Context(Arenas<B>&) -> Context<B>;
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -22,7 +22,8 @@
 #include "ferroc/heap/segment.hpp"
 #include "ferroc/heap/size_class.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 namespace detail {
 // What a detached (moved-from or placeholder) Heap compares segment owners
@@ -925,4 +926,5 @@ template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
   detail::free_block_remote(pg, b);
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -12,7 +12,8 @@
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/heap/heap.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// A standard Allocator over one Heap, for containers that live on one
 /// thread: `std::vector<int, ferroc::heap_allocator<int, ferroc::MmapAlloc>> v{heap};`
@@ -69,4 +70,5 @@ private:
   Heap<B>* heap_;
 };
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

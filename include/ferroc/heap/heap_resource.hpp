@@ -9,7 +9,8 @@
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/heap/heap.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
 
 /// A memory resource over one Heap (for pmr containers on one thread).
 /// `allocate` throws std::bad_alloc on failure (without exceptions: calls
@@ -49,4 +50,5 @@ private:
   Heap<B>* heap_;
 };
 
-} // namespace ferroc::inline FERROC_CONFIG_NS
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -17,7 +17,9 @@
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/segment.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 /// Larger requests fail at once on the instrumented path (far beyond any
 /// memory; it keeps the additions below from overflowing).
@@ -138,4 +140,6 @@ inline Block* delayed_next_of(Block const* b) noexcept {
   return next;
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

@@ -11,7 +11,9 @@
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/track.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 /// Checked mode and memory-checker tracking both route the fast paths of a
 /// Heap through its instrumented path.
@@ -238,4 +240,6 @@ inline Block* block_start(Page const* pg, void const* p) noexcept {
 /// into the slow path instead. Never written.
 inline Page empty_page{};
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

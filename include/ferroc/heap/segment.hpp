@@ -13,7 +13,9 @@
 #include "ferroc/detail/track.hpp"
 #include "ferroc/heap/page.hpp"
 
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 enum class PageKind : std::uint8_t { small, medium, large, huge };
 
@@ -144,4 +146,6 @@ inline std::byte* block_start_of(Segment const* seg, Page const* pg, void const*
   return reinterpret_cast<std::byte*>(block_start(pg, p));
 }
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc

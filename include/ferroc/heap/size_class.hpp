@@ -13,7 +13,9 @@
 // of two, so a block wastes less than a quarter of its size. The largest
 // class is large_block_max (2 MiB by default); anything larger is a huge
 // block.
-namespace ferroc::inline FERROC_CONFIG_NS::detail {
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
 
 inline constexpr std::size_t exact_class_max = 128;
 inline constexpr std::size_t exact_class_count = exact_class_max / min_align; // classes 1..8
@@ -54,4 +56,6 @@ static_assert(class_size(size_class_of(medium_block_max)) == medium_block_max);
 static_assert(size_class_of(129) == exact_class_count + 1 && class_size(9) == 160);
 static_assert(class_count <= 256, "a page keeps its class index in one byte");
 
-} // namespace ferroc::inline FERROC_CONFIG_NS::detail
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc
