@@ -15,7 +15,7 @@
 // written 1,000 times. Full scale: 200 (about 2 s with glibc malloc on
 // 2 threads). ops = objects allocated and freed by the threads.
 
-#include "workload.hpp"
+#include "false_sharing.hpp"
 
 namespace {
 
@@ -25,25 +25,6 @@ constexpr Info info{"cache_scratch",
                     "passive false sharing: threads free small objects handed over by the main "
                     "thread, then allocate and write their own",
                     "objects allocated, written 1,000 times and freed", 200};
-
-constexpr std::size_t object_size = 8;
-constexpr std::uint64_t objects_per_scale = 2000;
-constexpr unsigned writes_per_object = 1000;
-
-/// Writes every byte of the object `writes` times; returns whether the
-/// object holds what the writes left in it.
-bool scribble(void* p, unsigned salt) {
-  auto* const bytes = static_cast<unsigned char volatile*>(p);
-  for (std::size_t k = 0; k < object_size; ++k)
-    bytes[k] = static_cast<unsigned char>(salt + k);
-  for (unsigned w = 0; w < writes_per_object; ++w)
-    for (std::size_t k = 0; k < object_size; ++k)
-      bytes[k] = static_cast<unsigned char>(bytes[k] + 1);
-  for (std::size_t k = 0; k < object_size; ++k)
-    if (bytes[k] != static_cast<unsigned char>(salt + k + writes_per_object))
-      return false;
-  return true;
-}
 
 } // namespace
 

@@ -14,7 +14,7 @@
 // written 1,000 times. Full scale: 200 (about 2 s with glibc malloc on
 // 2 threads). ops = objects allocated and freed.
 
-#include "workload.hpp"
+#include "false_sharing.hpp"
 
 namespace {
 
@@ -24,25 +24,6 @@ constexpr Info info{"cache_thrash",
                     "active false sharing: every thread allocates small objects, writes them "
                     "many times and frees them",
                     "objects allocated, written 1,000 times and freed", 200};
-
-constexpr std::size_t object_size = 8;
-constexpr std::uint64_t objects_per_scale = 2000;
-constexpr unsigned writes_per_object = 1000;
-
-/// Writes every byte of the object `writes` times; returns whether the
-/// object holds what the writes left in it.
-bool scribble(void* p, unsigned salt) {
-  auto* const bytes = static_cast<unsigned char volatile*>(p);
-  for (std::size_t k = 0; k < object_size; ++k)
-    bytes[k] = static_cast<unsigned char>(salt + k);
-  for (unsigned w = 0; w < writes_per_object; ++w)
-    for (std::size_t k = 0; k < object_size; ++k)
-      bytes[k] = static_cast<unsigned char>(bytes[k] + 1);
-  for (std::size_t k = 0; k < object_size; ++k)
-    if (bytes[k] != static_cast<unsigned char>(salt + k + writes_per_object))
-      return false;
-  return true;
-}
 
 } // namespace
 
