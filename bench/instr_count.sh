@@ -5,7 +5,8 @@
 #
 #   bench/instr_count.sh [BIN_DIR]
 #
-# BIN_DIR holds `instr_count` (and `instr_count_mimalloc` when mimalloc was found); it defaults
+# BIN_DIR holds `instr_count` (and `instr_count_mimalloc` when mimalloc was found, and
+# `instr_count_stats`, the same built with FERROC_STAT=1: rows "+stat"); it defaults
 # to build/release/bench. Each case runs twice, with N1 and N2 pairs; the difference of the two
 # instruction totals (Ir) divided by N2 - N1 is the cost of one pair, free of start-up, warm-up
 # and exit costs, which are the same in both runs. The loop control (3 instructions per pair, 8
@@ -55,7 +56,12 @@ per_pair() {
   awk -v a="$ir1" -v b="$ir2" -v d="$((n2 - n1))" 'BEGIN { printf "%.1f", (b - a) / d }'
 }
 
-allocators=(ferroc ferroc-global glibc)
+allocators=(ferroc ferroc-global)
+# The statistics build (instr_count_stats, FERROC_STAT=1) of the same loops.
+if [[ -x "$bin_dir/instr_count_stats" ]]; then
+  allocators+=(ferroc+stat ferroc-global+stat)
+fi
+allocators+=(glibc)
 if [[ -x "$bin_dir/instr_count_mimalloc" ]]; then
   allocators+=(mimalloc)
 else
@@ -92,10 +98,11 @@ verdicts=()
 for alloc in "${allocators[@]}"; do
   bin="$bin_dir/instr_count"
   [[ "$alloc" == mimalloc ]] && bin="$bin_dir/instr_count_mimalloc"
+  [[ "$alloc" == *+stat ]] && bin="$bin_dir/instr_count_stats"
   for mode in pair batch; do
     row="| $alloc | $mode |"
     for size in $sizes; do
-      value="$(per_pair "$bin" "$alloc" "$mode" "$size")"
+      value="$(per_pair "$bin" "${alloc%+stat}" "$mode" "$size")"
       net="$(awk -v v="$value" -v l="${loop[$mode/$size]}" 'BEGIN { printf "%.1f", v - l }')"
       row+=" $value | $net |"
       if [[ "$alloc" == ferroc && "$size" == 32 ]]; then

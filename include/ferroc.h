@@ -60,6 +60,50 @@ FE_EXPORT size_t fe_malloc_usable_size(void const* p) FE_NOEXCEPT;
  * reclaims abandoned segments and returns free memory to the OS. */
 FE_EXPORT void fe_collect(int force) FE_NOEXCEPT;
 
+/*
+ * Statistics of the whole allocator (see ferroc/stats.hpp). Most counters
+ * are kept only by a library built with FERROC_STAT=1 (libferroc-stats.so):
+ * `enabled` tells. Block counts and bytes are of block sizes; a block freed
+ * by another thread is counted freed when its page's owner takes it in.
+ * The preloaded libraries print the table to stderr at exit when the
+ * environment variable FERROC_SHOW_STATS is set to 1.
+ */
+#define FE_STATS_MAX_CLASSES 128
+
+typedef struct fe_stats_level {
+  size_t current;
+  size_t peak;
+} fe_stats_level;
+
+typedef struct fe_stats_class {
+  size_t block_size;
+  unsigned long long allocs;
+  unsigned long long frees;
+} fe_stats_class;
+
+typedef struct fe_stats_t {
+  int enabled;
+  unsigned long long allocs; /* blocks, huge ones included */
+  unsigned long long frees;
+  unsigned long long bytes_allocated;
+  unsigned long long bytes_freed;
+  fe_stats_level huge_blocks;
+  fe_stats_level huge_bytes;
+  fe_stats_level pages;
+  fe_stats_level segments;
+  fe_stats_level committed;
+  fe_stats_level reserved;
+  size_t abandoned_segments;
+  size_t heaps;
+  size_t class_count; /* classes[1 .. class_count - 1] are set; [0] is unused */
+  fe_stats_class classes[FE_STATS_MAX_CLASSES];
+} fe_stats_t;
+
+/* Fills *out with a snapshot of the counters. */
+FE_EXPORT void fe_stats(fe_stats_t* out) FE_NOEXCEPT;
+/* Prints the counters as a table to stderr. Allocates nothing. */
+FE_EXPORT void fe_stats_print(void) FE_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,4 +47,12 @@ void fe_collect(int force) noexcept {
   c::collect(force);
 }
 
+void fe_stats(fe_stats_t* out) noexcept {
+  if (out != nullptr)
+    c::stats(*out);
+}
+void fe_stats_print(void) noexcept {
+  ferroc::print_stats();
+}
+
 } // extern "C"

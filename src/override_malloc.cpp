@@ -83,3 +83,12 @@ FERROC_EXPORT int __posix_memalign(void** out, size_t align, size_t size) noexce
 }
 
 } // extern "C"
+
+// FERROC_SHOW_STATS=1: the statistics table (ferroc/stats.hpp) on stderr
+// when the program ends. A destructor of the library runs after the
+// program's own exit handlers, so it sees their frees too.
+__attribute__((destructor)) static void ferroc_show_stats_at_exit() {
+  char const* show = std::getenv("FERROC_SHOW_STATS");
+  if (show != nullptr && show[0] == '1' && show[1] == '\0')
+    ferroc::print_stats();
+}

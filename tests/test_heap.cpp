@@ -123,6 +123,22 @@ TEST_CASE("allocate and deallocate small blocks", "[heap]") {
   f.heap.deallocate(nullptr); // a no-op
 }
 
+TEST_CASE("without FERROC_STAT a report has the segments and nothing else", "[heap][stats]") {
+  Fixture f;
+  void* p = f.heap.allocate(100);
+  ferroc::Stats const s = f.arenas.stats();
+  CHECK(s.enabled == ferroc::detail::stats_enabled);
+  CHECK(s.segments.current == 1);
+  CHECK(s.segments.peak == 1);
+  CHECK(s.abandoned_segments == 0);
+  if constexpr (!ferroc::detail::stats_enabled) {
+    CHECK(s.allocs == 0);
+    CHECK(s.pages.current == 0);
+    CHECK(f.heap.stats().allocs == 0);
+  }
+  f.heap.deallocate(p);
+}
+
 TEST_CASE("size 0 gives unique non-null pointers", "[heap]") {
   Fixture f;
   std::set<void*> seen;

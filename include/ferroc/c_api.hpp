@@ -163,6 +163,33 @@ inline void collect(int force) noexcept {
   G::collect(force != 0);
 }
 
+/// fe_stats: `ferroc::stats()` in the C layout (ferroc.h's fe_stats_t).
+template <class CStats> void stats(CStats& out) noexcept {
+  Stats const s = ferroc::stats();
+  auto level = [](Stats::Level l) { return decltype(out.pages){l.current, l.peak}; };
+  out.enabled = s.enabled ? 1 : 0;
+  out.allocs = s.allocs;
+  out.frees = s.frees;
+  out.bytes_allocated = s.bytes_allocated;
+  out.bytes_freed = s.bytes_freed;
+  out.huge_blocks = level(s.huge_blocks);
+  out.huge_bytes = level(s.huge_bytes);
+  out.pages = level(s.pages);
+  out.segments = level(s.segments);
+  out.committed = level(s.committed);
+  out.reserved = level(s.reserved);
+  out.abandoned_segments = s.abandoned_segments;
+  out.heaps = s.heaps;
+  constexpr std::size_t max_classes = sizeof(out.classes) / sizeof(out.classes[0]);
+  static_assert(detail::class_count <= max_classes, "FE_STATS_MAX_CLASSES is too small");
+  out.class_count = s.class_count;
+  for (std::size_t c = 0; c < max_classes; ++c) {
+    out.classes[c] = {};
+    if (c < s.class_count)
+      out.classes[c] = {s.classes[c].block_size, s.classes[c].allocs, s.classes[c].frees};
+  }
+}
+
 } // namespace c_api
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

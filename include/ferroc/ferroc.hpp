@@ -17,6 +17,7 @@
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/heap_allocator.hpp"
 #include "ferroc/heap/heap_resource.hpp"
+#include "ferroc/stats.hpp"
 
 // The global layer keeps a heap per thread, so a single-threaded build
 // (FERROC_SINGLE_THREADED) leaves it out.

@@ -14,7 +14,9 @@
 #include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/stats.hpp"
 #include "ferroc/detail/track.hpp"
+#include "ferroc/stats.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
@@ -75,10 +77,7 @@ public:
   void deallocate(void* p) noexcept;
 
   /// Segments currently claimed from the arenas or the base, abandoned ones included.
-  std::size_t segments_in_use() const noexcept {
-    // relaxed: a statistic.
-    return segments_in_use_.load(std::memory_order_relaxed);
-  }
+  std::size_t segments_in_use() const noexcept { return segments_.current(); }
 
   /// Segments of dead heaps that wait to be reclaimed.
   std::size_t abandoned_segments() const noexcept {
@@ -86,7 +85,94 @@ public:
     return abandoned_count_.load(std::memory_order_relaxed);
   }
 
+  /// The counters of every heap of these Arenas, those that are gone
+  /// included, and the shared gauges (see ferroc/stats.hpp).
+  Stats stats() const noexcept {
+    Stats s;
+    s.segments = {segments_.current(), segments_.peak()};
+    s.abandoned_segments = abandoned_segments();
+    if constexpr (detail::stats_enabled) {
+      auto& c = const_cast<Counters&>(counters_);
+      lock_registry();
+      for (std::size_t k = 1; k < detail::class_count; ++k) {
+        s.classes[k].block_size = detail::class_size(k);
+        s.classes[k].allocs = c.retired_allocs[k];
+        s.classes[k].frees = c.retired_frees[k];
+      }
+      for (detail::ContextCounters const* cc = c.live; cc != nullptr; cc = cc->next) {
+        ++s.heaps;
+        for (std::size_t k = 1; k < detail::class_count; ++k) {
+          s.classes[k].allocs += cc->allocs[k].get();
+          s.classes[k].frees += cc->frees[k].get();
+        }
+      }
+      unlock_registry();
+      s.huge_allocs = c.huge_allocs.get();
+      s.huge_frees = c.huge_frees.get();
+      s.huge_bytes_allocated = c.huge_bytes_allocated.get();
+      s.huge_bytes_freed = c.huge_bytes_freed.get();
+      s.huge_blocks = {c.huge_blocks.current(), c.huge_blocks.peak()};
+      s.huge_bytes = {c.huge_bytes.current(), c.huge_bytes.peak()};
+      s.pages = {c.pages.current(), c.pages.peak()};
+      s.committed = {c.committed.current(), c.committed.peak()};
+      s.reserved = {c.reserved.current(), c.reserved.peak()};
+      s.total_up();
+    }
+    return s;
+  }
+
   // ---- for the heap layer -------------------------------------------------
+
+  // Statistics (FERROC_STAT): the gauges the heap layer moves, and the
+  // registry of live Contexts whose counts stats() adds up.
+  struct Counters {
+    detail::Gauge pages;
+    detail::Gauge committed;
+    detail::Gauge reserved;
+    detail::Gauge huge_blocks;
+    detail::Gauge huge_bytes;
+    detail::SharedCounter huge_allocs;
+    detail::SharedCounter huge_frees;
+    detail::SharedCounter huge_bytes_allocated;
+    detail::SharedCounter huge_bytes_freed;
+    // Under the registry lock: the live Contexts, and the counts of those
+    // that are gone.
+    detail::atomic<bool> registry_lock{false};
+    detail::ContextCounters* live = nullptr;
+    std::uint64_t retired_allocs[detail::class_count] = {};
+    std::uint64_t retired_frees[detail::class_count] = {};
+  };
+  struct NoCounters {};
+
+  /// Statistics only: the shared gauges and counters.
+  Counters& counters() noexcept requires detail::stats_enabled { return counters_; }
+
+  /// Statistics only: a Context joins the registry...
+  void register_context(detail::ContextCounters* cc) noexcept requires detail::stats_enabled {
+    lock_registry();
+    cc->prev = nullptr;
+    cc->next = counters_.live;
+    if (counters_.live != nullptr)
+      counters_.live->prev = cc;
+    counters_.live = cc;
+    unlock_registry();
+  }
+
+  /// ... and leaves it, leaving its counts behind.
+  void retire_context(detail::ContextCounters* cc) noexcept requires detail::stats_enabled {
+    lock_registry();
+    for (std::size_t k = 1; k < detail::class_count; ++k) {
+      counters_.retired_allocs[k] += cc->allocs[k].get();
+      counters_.retired_frees[k] += cc->frees[k].get();
+    }
+    if (cc->prev != nullptr)
+      cc->prev->next = cc->next;
+    else
+      counters_.live = cc->next;
+    if (cc->next != nullptr)
+      cc->next->prev = cc->prev;
+    unlock_registry();
+  }
 
   struct Claim {
     std::byte* start = nullptr; // first slot, aligned to the segment size
@@ -119,7 +205,9 @@ public:
     // release: the decommit and every write to the slots happen before a
     // claimer's acquire sees them free.
     a.xin_use.fetch_and(~run_mask(slot, count), std::memory_order_release);
-    segments_in_use_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+    segments_.sub(1);
+    if constexpr (detail::stats_enabled)
+      counters_.committed.sub(count * detail::segment_size);
   }
 
   /// A chunk straight from the base, for blocks larger than an arena.
@@ -129,13 +217,21 @@ public:
     if (p == nullptr)
       return nullptr;
     detail::segment_map_mark(p, size, true);
-    segments_in_use_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
+    segments_.add(1);
+    if constexpr (detail::stats_enabled) {
+      counters_.reserved.add(size);
+      counters_.committed.add(size);
+    }
     return p;
   }
   void deallocate_dedicated(void* p, std::size_t size) noexcept {
     detail::segment_map_mark(p, size, false);
     base().deallocate(p, size);
-    segments_in_use_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+    segments_.sub(1);
+    if constexpr (detail::stats_enabled) {
+      counters_.reserved.sub(size);
+      counters_.committed.sub(size);
+    }
   }
 
   /// Puts a one-slot segment whose owner died up for reclaim.
@@ -215,7 +311,9 @@ private:
       // acquire: see the releasing thread's decommit and writes (pairs with release()).
       if (a.xin_use.compare_exchange_weak(word, word | mask, std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
-        segments_in_use_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
+        segments_.add(1);
+        if constexpr (detail::stats_enabled)
+          counters_.committed.add(count * detail::segment_size);
         return {start + slot * detail::segment_size, static_cast<std::uint32_t>(k),
                 static_cast<std::uint32_t>(slot)};
       }
@@ -257,6 +355,8 @@ private:
     }
     detail::segment_map_mark(chunk, size, true);
     ensure_track_pool();
+    if constexpr (detail::stats_enabled)
+      counters_.reserved.add(size);
     Arena& a = arenas_[k];
     a.chunk_size = size;
     a.slots = size / detail::segment_size;
@@ -264,6 +364,20 @@ private:
     // release: the fields above are visible to whoever loads xstart with acquire.
     a.xstart.store(static_cast<std::byte*>(chunk), std::memory_order_release);
     return true;
+  }
+
+  // Taken when a thread starts or ends and when statistics are read: a spin
+  // lock is enough.
+  void lock_registry() const noexcept {
+    auto& lock = const_cast<detail::atomic<bool>&>(counters_.registry_lock);
+    // acquire: the registry as the previous holder left it is visible.
+    while (lock.exchange(true, std::memory_order_acquire))
+      FERROC_SPIN_PAUSE();
+  }
+  void unlock_registry() const noexcept {
+    // release: publishes our registry changes to the next holder.
+    const_cast<detail::atomic<bool>&>(counters_.registry_lock)
+        .store(false, std::memory_order_release);
   }
 
   // Tracking (detail/track.hpp): the memory checker's pool of our blocks is
@@ -293,8 +407,9 @@ private:
   BaseHandle base_;
   detail::atomic<int> track_pool_{0};
   detail::atomic<std::size_t> arena_count_{0};
-  detail::atomic<std::size_t> segments_in_use_{0};
+  detail::Gauge segments_;
   detail::atomic<std::size_t> abandoned_count_{0};
+  [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;
   Arena arenas_[detail::max_arenas];
 };
 

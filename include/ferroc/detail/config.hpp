@@ -20,6 +20,8 @@
 //                             operations (detail/atomic.hpp); one thread uses
 //                             the library, and the global allocator layer
 //                             (global/, ferroc.h, override.hpp) is not available
+//   FERROC_STAT               1: keep statistics (detail/stats.hpp, ferroc/stats.hpp);
+//                             0 (default): the allocation paths count nothing
 //
 // A segment's first page loses the segment header (its page descriptors,
 // segment_header_size) and must keep at least half of itself. For a region
@@ -28,7 +30,8 @@
 // -DFERROC_MEDIUM_PAGE_SHIFT=14); see the README's Embedded section.
 //
 // Every name of the library lives in an inline namespace that spells these
-// options (ferroc::g22_16_19 by default, ..._st when single-threaded): two
+// options (ferroc::g22_16_19 by default, ..._st when single-threaded, ..._stat
+// with statistics): two
 // translation units built with different options then use different
 // symbols, and linking them together cannot silently mix two layouts of
 // the same type.
@@ -45,23 +48,32 @@
 #ifndef FERROC_SINGLE_THREADED
 #define FERROC_SINGLE_THREADED 0
 #endif
+#ifndef FERROC_STAT
+#define FERROC_STAT 0
+#endif
 
-#if FERROC_SINGLE_THREADED
-#define FERROC_THREADING_SUFFIX _st
+// The options that change the layout of the library's types, as a suffix
+// of the namespace name.
+#if FERROC_SINGLE_THREADED && FERROC_STAT
+#define FERROC_VARIANT_SUFFIX _st_stat
+#elif FERROC_SINGLE_THREADED
+#define FERROC_VARIANT_SUFFIX _st
+#elif FERROC_STAT
+#define FERROC_VARIANT_SUFFIX _stat
 #else
-#define FERROC_THREADING_SUFFIX
+#define FERROC_VARIANT_SUFFIX
 #endif
 
 // Two levels, so that the option macros expand before they are pasted.
-#define FERROC_CONFIG_NS_PASTE(seg, small, medium, threading) g##seg##_##small##_##medium##threading
-#define FERROC_CONFIG_NS_EXPAND(seg, small, medium, threading)                                     \
-  FERROC_CONFIG_NS_PASTE(seg, small, medium, threading)
+#define FERROC_CONFIG_NS_PASTE(seg, small, medium, variant) g##seg##_##small##_##medium##variant
+#define FERROC_CONFIG_NS_EXPAND(seg, small, medium, variant)                                       \
+  FERROC_CONFIG_NS_PASTE(seg, small, medium, variant)
 
 /// The inline namespace that holds the whole library: `namespace ferroc {
 /// inline namespace FERROC_CONFIG_NS { ... } }` in every header.
 #define FERROC_CONFIG_NS                                                                           \
   FERROC_CONFIG_NS_EXPAND(FERROC_SEGMENT_SHIFT, FERROC_SMALL_PAGE_SHIFT, FERROC_MEDIUM_PAGE_SHIFT, \
-                          FERROC_THREADING_SUFFIX)
+                          FERROC_VARIANT_SUFFIX)
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {

@@ -14,6 +14,7 @@
 #include "ferroc/global/global.hpp"
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/heap_resource.hpp" // for code that includes this header for it
+#include "ferroc/stats.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
@@ -109,6 +110,18 @@ inline std::pmr::memory_resource* resource() noexcept {
 
 /// Stateless standard Allocator over the default global allocator.
 template <class T> using allocator = global_allocator<T, DefaultGlobal>;
+
+/// Statistics of the default global allocator: every thread's heap, those
+/// of exited threads included (see ferroc/stats.hpp; most counters need a
+/// build with FERROC_STAT=1).
+inline Stats stats() noexcept {
+  return DefaultGlobal::arenas().stats();
+}
+
+/// Prints `stats()` as a table to file descriptor `fd` (stderr by default).
+inline void print_stats(int fd = STDERR_FILENO) noexcept {
+  print_stats(stats(), fd);
+}
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

@@ -4,10 +4,12 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
+#include "ferroc/detail/stats.hpp"
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/segment.hpp"
 
@@ -21,6 +23,16 @@ namespace detail {
 /// Gives a segment's memory back to where it came from (arena slots or a
 /// dedicated base chunk). Any thread may call it for a huge segment.
 template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* seg) noexcept {
+  if constexpr (stats_enabled) {
+    if (seg->kind == PageKind::huge) {
+      auto& c = arenas.counters();
+      std::size_t const bytes = seg->pages[0].block_size;
+      c.huge_blocks.sub(1);
+      c.huge_bytes.sub(bytes);
+      c.huge_frees.add(1);
+      c.huge_bytes_freed.add(bytes);
+    }
+  }
   SegmentSource const src = seg->source;
   if (src.arena == SegmentSource::dedicated)
     arenas.deallocate_dedicated(src.chunk, src.chunk_size);
@@ -39,12 +51,23 @@ template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* s
 /// Heap uses a Context at a time; destroy the Heap first.
 template <BaseAlloc B> class Context {
 public:
-  explicit Context(Arenas<B>& arenas) noexcept : arenas_(&arenas) {}
+  explicit Context(Arenas<B>& arenas) noexcept : arenas_(&arenas) {
+    if constexpr (detail::stats_enabled)
+      arenas.register_context(&counters_);
+  }
   Context(Context const&) = delete;
   Context& operator=(Context const&) = delete;
-  ~Context() = default;
+  ~Context() {
+    if constexpr (detail::stats_enabled)
+      arenas_->retire_context(&counters_);
+  }
 
   Arenas<B>& arenas() const noexcept { return *arenas_; }
+
+  /// The counts of this Context's heap (FERROC_STAT; see Heap::stats).
+  detail::ContextCounters const& counters() const noexcept requires detail::stats_enabled {
+    return counters_;
+  }
 
 private:
   friend class Heap<B>;
@@ -70,7 +93,21 @@ private:
       avail_remove(seg);
     Page* pg = &seg->pages[i];
     pg->in_use = true;
+    if constexpr (detail::stats_enabled) {
+      counters_.pages.add(1);
+      arenas_->counters().pages.add(1);
+      recommitted(pg);
+    }
     return pg;
+  }
+
+  // Statistics: a page decommitted by decommit_free_pages holds memory
+  // again from its next use on.
+  void recommitted(Page* pg) noexcept {
+    if (pg->decommitted) {
+      pg->decommitted = false;
+      arenas_->counters().committed.add(pg->area_size);
+    }
   }
 
   // Takes the first page of a new segment for `kind`: an empty one we kept,
@@ -103,6 +140,12 @@ private:
 
   void keep_or_release_empty(Segment* seg) noexcept {
     unlink(seg);
+    // Statistics: the arenas count a segment's whole size out when it goes
+    // back, and a kept segment's pages are used again.
+    if constexpr (detail::stats_enabled) {
+      for (std::uint32_t i = 0; i < seg->page_count; ++i)
+        recommitted(&seg->pages[i]);
+    }
     if (empty_count_ >= max_empty_segments) {
       detail::release_segment_memory(*arenas_, seg);
       return;
@@ -127,6 +170,10 @@ private:
     auto const i = static_cast<std::uint32_t>(pg - seg->pages);
     pg->in_use = false;
     pg->next = pg->prev = nullptr;
+    if constexpr (detail::stats_enabled) {
+      counters_.pages.sub(1);
+      arenas_->counters().pages.sub(1);
+    }
     seg->free_mask |= std::uint64_t{1} << i;
     --seg->used_pages;
     if (seg->used_pages == 0) {
@@ -177,6 +224,12 @@ private:
             continue;
           arenas_->base().decommit(pg.area, pg.area_size);
           pg.mem_is_zero = B::decommit_zeroes;
+          if constexpr (detail::stats_enabled) {
+            if (!pg.decommitted) {
+              pg.decommitted = true;
+              arenas_->counters().committed.sub(pg.area_size);
+            }
+          }
         }
       }
     }
@@ -191,9 +244,17 @@ private:
     seg->in_avail = false;
     if (seg->free_mask != 0)
       avail_push(seg);
+    if constexpr (detail::stats_enabled) {
+      counters_.segments.add(1);
+      counters_.pages.add(seg->used_pages);
+    }
   }
 
   void unlink(Segment* seg) noexcept {
+    if constexpr (detail::stats_enabled) {
+      counters_.segments.sub(1);
+      counters_.pages.sub(seg->used_pages);
+    }
     if (seg->in_avail)
       avail_remove(seg);
     if (seg->prev != nullptr)
@@ -233,6 +294,10 @@ private:
   SegmentList empty_;    // linked through Segment::next
   std::size_t empty_count_ = 0;
   detail::DelayedFreeList delayed_;
+  // Statistics only (nested, so that code for the other case is not checked).
+  struct Counters : detail::ContextCounters {};
+  [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, detail::Empty>
+      counters_;
 };
 
 template <BaseAlloc B> Context(Arenas<B>&) -> Context<B>;

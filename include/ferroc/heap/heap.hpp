@@ -120,6 +120,7 @@ public:
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
         pg->free = detail::next_of(pg, b);
         ++pg->used;
+        count_alloc(pg);
         return b;
       }
     }
@@ -173,6 +174,7 @@ public:
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
         pg->free = detail::next_of(pg, b);
         ++pg->used;
+        count_alloc(pg);
         return b;
       }
     }
@@ -190,6 +192,7 @@ private:
       auto* b = static_cast<Block*>(p);
       detail::set_next(pg, b, pg->local_free);
       pg->local_free = b;
+      count_frees(pg, 1);
       // An empty page that is the only one of its bin stays (see
       // retire_page): tested inline, so a program that allocates and frees
       // one block at a time makes no call here.
@@ -228,6 +231,27 @@ public:
     if constexpr (detail::checked)
       return detail::checked_usable_size(p);
     return block_usable_size(p);
+  }
+
+  /// This heap's counters (FERROC_STAT; see ferroc/stats.hpp): the blocks
+  /// it handed out and took back per size class (including blocks of pages
+  /// it took over from exited threads), and the pages and segments its
+  /// Context holds. Huge blocks, committed and reserved bytes belong to the
+  /// Arenas only (Arenas::stats). A detached heap reports nothing.
+  Stats stats() const noexcept {
+    Stats s;
+    if constexpr (detail::stats_enabled) {
+      if (detached())
+        return s;
+      detail::ContextCounters const& c = cx_->counters();
+      for (std::size_t k = 1; k < detail::class_count; ++k)
+        s.classes[k] = {detail::class_size(k), c.allocs[k].get(), c.frees[k].get()};
+      s.pages = {c.pages.current(), c.pages.peak()};
+      s.segments = {c.segments.current(), c.segments.peak()};
+      s.heaps = 1;
+      s.total_up();
+    }
+    return s;
   }
 
   /// Runs delayed clean-up now: returns blocks other threads freed, frees
@@ -297,6 +321,7 @@ public:
       // acquire: pairs with the remote pushers' release; their writes to
       // the blocks are done before the page is used again.
       pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
+      count_frees(pg, pg->used);
       pg->local_free = nullptr;
       pg->free = nullptr;
       pg->used = 0;
@@ -351,6 +376,20 @@ private:
 
   bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
 
+  // Statistics: counts on this heap's Context, by the owning thread only.
+  FERROC_INLINE void count_alloc(Page const* pg) noexcept {
+    if constexpr (detail::stats_enabled)
+      cx_->counters_.allocs[pg->class_index].add(1);
+    else
+      (void)pg;
+  }
+  FERROC_INLINE void count_frees(Page const* pg, std::uint64_t n) noexcept {
+    if constexpr (detail::stats_enabled)
+      cx_->counters_.frees[pg->class_index].add(n);
+    else
+      (void)pg, (void)n;
+  }
+
   void detach() noexcept {
     owner_ = &detail::detached_owner_tag;
     std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
@@ -364,6 +403,7 @@ private:
     Block* b = pg->free;
     pg->free = detail::next_of(pg, b);
     ++pg->used;
+    count_alloc(pg);
     if (zero) {
       if (pg->free_is_zero)
         b->next = nullptr;
@@ -630,6 +670,13 @@ private:
     pg.block_size = block;
     pg.reserved = pg.capacity = pg.used = 1;
     pg.in_use = true;
+    if constexpr (stats_enabled) {
+      auto& c = arenas.counters();
+      c.huge_blocks.add(1);
+      c.huge_bytes.add(block);
+      c.huge_allocs.add(1);
+      c.huge_bytes_allocated.add(block);
+    }
     if (zero && !zeroed)
       std::memset(pg.area, 0, block);
     return pg.area;
@@ -659,6 +706,7 @@ private:
   void free_block_local(Page* pg, Block* b) noexcept {
     detail::set_next(pg, b, pg->local_free);
     pg->local_free = b;
+    count_frees(pg, 1);
     if (detail::page_is_in_full(pg))
       unfull(pg);
     if (--pg->used == 0)
@@ -703,7 +751,7 @@ private:
     }
   }
 
-  static void append_to_local_free(Page* pg, Block* list) noexcept {
+  void append_to_local_free(Page* pg, Block* list) noexcept {
     if (list == nullptr)
       return;
     std::uint32_t count = 1;
@@ -713,6 +761,7 @@ private:
     detail::set_next(pg, tail, pg->local_free);
     pg->local_free = list;
     pg->used -= count;
+    count_frees(pg, count);
   }
 
   // Returns false (and leaves the page in its bin) if remote frees arrived
@@ -832,6 +881,7 @@ private:
       detail::set_next(pg, b, pg->local_free);
       pg->local_free = b;
       --pg->used;
+      count_frees(pg, 1);
       b = next;
     }
     for_each_page([this](Page* pg) {

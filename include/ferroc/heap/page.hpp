@@ -69,7 +69,8 @@ struct Page {
   Page* next = nullptr; // neighbours in the heap's bin (or full) queue
   Page* prev = nullptr;
   std::uint8_t class_index = 0;
-  bool zero_init = false; // the area read as zero when this page was set up
+  bool zero_init = false;   // the area read as zero when this page was set up
+  bool decommitted = false; // statistics: its memory was decommitted while the page was free
 
   // Touched by other threads: a tagged stack of their frees (DelayState in
   // the low bits), and the owning heap's delayed-free list.

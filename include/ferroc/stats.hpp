@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+// What the allocator reports about itself: `Arenas::stats()` for all heaps
+// of one Arenas, `Heap::stats()` for one heap, `ferroc::stats()` for the
+// process-wide allocator, and `print_stats` to show any of them as a table.
+//
+// Counters of blocks, pages and bytes are kept only when the library is
+// built with FERROC_STAT=1 (`Stats::enabled`); without it a report still
+// has the segments in use and the abandoned segments, which the allocator
+// counts for its own use.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+
+#include <unistd.h>
+
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/stats.hpp"
+#include "ferroc/heap/size_class.hpp"
+
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+
+/// A snapshot of the allocator's counters. Taken while other threads
+/// allocate, each field is some recent value of its own; when they are
+/// quiet, the fields agree.
+struct Stats {
+  /// A value now and the highest it has been.
+  struct Level {
+    std::size_t current = 0;
+    std::size_t peak = 0;
+  };
+  /// Blocks of one size class. A block is counted freed when it is back on
+  /// its page: a block freed by another thread is counted when the page's
+  /// owner takes it in (its next allocation slow path or collect).
+  struct Class {
+    std::size_t block_size = 0;
+    std::uint64_t allocs = 0;
+    std::uint64_t frees = 0;
+    std::uint64_t in_use() const noexcept { return allocs - frees; }
+  };
+
+  bool enabled = detail::stats_enabled; // built with FERROC_STAT=1
+
+  // Blocks of all classes, huge blocks included, and their bytes (block
+  // sizes: what the allocator set aside, not what the program asked for).
+  std::uint64_t allocs = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t bytes_allocated = 0;
+  std::uint64_t bytes_freed = 0;
+  std::uint64_t bytes_in_use() const noexcept { return bytes_allocated - bytes_freed; }
+
+  /// Blocks larger than the largest class, a segment (or a run) each.
+  Level huge_blocks;
+  Level huge_bytes;
+  /// Pages given to a size class, and segments claimed from the arenas or
+  /// the base (abandoned ones included).
+  Level pages;
+  Level segments;
+  /// Bytes of claimed segments that hold memory (not given back with a
+  /// decommit), and bytes reserved from the base. Whole-allocator only.
+  Level committed;
+  Level reserved;
+  std::size_t abandoned_segments = 0; // of exited threads, waiting to be reclaimed
+  std::size_t heaps = 0;              // Contexts alive
+
+  std::size_t class_count = detail::class_count; // classes[1 .. class_count - 1]; [0] is unused
+  Class classes[detail::class_count] = {};
+
+  /// Sums the classes into allocs/frees/bytes (huge blocks included).
+  void total_up() noexcept {
+    allocs = huge_allocs;
+    frees = huge_frees;
+    bytes_allocated = huge_bytes_allocated;
+    bytes_freed = huge_bytes_freed;
+    for (std::size_t c = 1; c < class_count; ++c) {
+      allocs += classes[c].allocs;
+      frees += classes[c].frees;
+      bytes_allocated += classes[c].allocs * classes[c].block_size;
+      bytes_freed += classes[c].frees * classes[c].block_size;
+    }
+  }
+
+  // Huge blocks handed out and freed, and their bytes (part of the totals).
+  std::uint64_t huge_allocs = 0;
+  std::uint64_t huge_frees = 0;
+  std::uint64_t huge_bytes_allocated = 0;
+  std::uint64_t huge_bytes_freed = 0;
+};
+
+namespace detail {
+
+/// Formats into a fixed buffer and writes it out: printing must not
+/// allocate (it may run inside the malloc replacement, at exit).
+class StatsWriter {
+public:
+  explicit StatsWriter(int fd) noexcept : fd_(fd) {}
+  StatsWriter(StatsWriter const&) = delete;
+  StatsWriter& operator=(StatsWriter const&) = delete;
+  ~StatsWriter() { flush(); }
+
+  template <class... Args> void line(char const* fmt, Args... args) noexcept {
+    if (sizeof(buf_) - len_ < 200)
+      flush();
+    int const n = std::snprintf(buf_ + len_, sizeof(buf_) - len_, fmt, args...);
+    if (n > 0)
+      len_ += static_cast<std::size_t>(n) < sizeof(buf_) - len_ ? static_cast<std::size_t>(n)
+                                                                : sizeof(buf_) - len_ - 1;
+  }
+
+  void flush() noexcept {
+    std::size_t done = 0;
+    while (done < len_) {
+      ssize_t const n = ::write(fd_, buf_ + done, len_ - done);
+      if (n <= 0)
+        break;
+      done += static_cast<std::size_t>(n);
+    }
+    len_ = 0;
+  }
+
+private:
+  int fd_;
+  std::size_t len_ = 0;
+  char buf_[4096];
+};
+
+/// Bytes as a short human-readable string ("512 B", "4.0 MiB") in `out`.
+inline char const* human_bytes(std::uint64_t bytes, char (&out)[24]) noexcept {
+  static constexpr char const* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t u = 0;
+  std::uint64_t scaled = bytes * 10; // one decimal, in integers
+  while (scaled >= 10240 && u + 1 < std::size(units)) {
+    scaled /= 1024;
+    ++u;
+  }
+  if (u == 0)
+    std::snprintf(out, sizeof(out), "%llu B", static_cast<unsigned long long>(bytes));
+  else
+    std::snprintf(out, sizeof(out), "%llu.%llu %s", static_cast<unsigned long long>(scaled / 10),
+                  static_cast<unsigned long long>(scaled % 10), units[u]);
+  return out;
+}
+
+} // namespace detail
+
+/// Writes `s` as a readable table to file descriptor `fd` (stderr by
+/// default): one row per size class that was used, the huge blocks, the
+/// totals, then pages, segments and memory with their peaks. Allocates
+/// nothing.
+inline void print_stats(Stats const& s, int fd = STDERR_FILENO) noexcept {
+  using ull = unsigned long long;
+  detail::StatsWriter w(fd);
+  char a[24], b[24];
+  w.line("ferroc statistics%s\n",
+         s.enabled ? "" : " (built without FERROC_STAT: most counters are off)");
+  if (s.enabled) {
+    w.line("%-7s %12s %14s %14s %14s %12s\n", "class", "block size", "allocs", "frees", "in use",
+           "bytes in use");
+    for (std::size_t c = 1; c < s.class_count; ++c) {
+      Stats::Class const& k = s.classes[c];
+      if (k.allocs == 0 && k.frees == 0)
+        continue;
+      w.line("%-7zu %12s %14llu %14llu %14lld %12s\n", c, detail::human_bytes(k.block_size, a),
+             ull{k.allocs}, ull{k.frees}, static_cast<long long>(k.allocs - k.frees),
+             detail::human_bytes((k.allocs - k.frees) * k.block_size, b));
+    }
+    w.line("%-7s %12s %14llu %14llu %14lld %12s\n", "huge", "-", ull{s.huge_allocs},
+           ull{s.huge_frees}, static_cast<long long>(s.huge_allocs - s.huge_frees),
+           detail::human_bytes(s.huge_bytes_allocated - s.huge_bytes_freed, a));
+    w.line("%-7s %12s %14llu %14llu %14lld %12s\n", "total", "-", ull{s.allocs}, ull{s.frees},
+           static_cast<long long>(s.allocs - s.frees), detail::human_bytes(s.bytes_in_use(), a));
+    w.line("allocated %s in all, freed %s\n", detail::human_bytes(s.bytes_allocated, a),
+           detail::human_bytes(s.bytes_freed, b));
+    w.line("%-20s %14s %14s\n", "", "now", "peak");
+    w.line("%-20s %14zu %14zu\n", "pages", s.pages.current, s.pages.peak);
+  } else {
+    w.line("%-20s %14s %14s\n", "", "now", "peak");
+  }
+  w.line("%-20s %14zu %14zu\n", "segments", s.segments.current, s.segments.peak);
+  if (s.enabled) {
+    w.line("%-20s %14zu %14zu\n", "huge blocks", s.huge_blocks.current, s.huge_blocks.peak);
+    w.line("%-20s %14s %14s\n", "huge bytes", detail::human_bytes(s.huge_bytes.current, a),
+           detail::human_bytes(s.huge_bytes.peak, b));
+    w.line("%-20s %14s %14s\n", "committed", detail::human_bytes(s.committed.current, a),
+           detail::human_bytes(s.committed.peak, b));
+    w.line("%-20s %14s %14s\n", "reserved", detail::human_bytes(s.reserved.current, a),
+           detail::human_bytes(s.reserved.peak, b));
+  }
+  w.line("abandoned segments %zu\n", s.abandoned_segments);
+  if (s.enabled)
+    w.line("heaps alive %zu\n", s.heaps);
+}
+
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc
