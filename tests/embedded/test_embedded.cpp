@@ -109,7 +109,7 @@ TEST_CASE("single-threaded: the shared structures hold no std::atomic", "[embedd
   static_assert(!fd::is_std_atomic<fd::atomic<int>>);
   static_assert(!fd::is_std_atomic<decltype(fd::Page::xthread_free)>);
   static_assert(!fd::is_std_atomic<decltype(fd::Page::xheap)>);
-  static_assert(!fd::is_std_atomic<decltype(fd::Page::xflags)>);
+  static_assert(!fd::is_std_atomic<decltype(fd::Page::xowner_flags)>);
   static_assert(!fd::is_std_atomic<decltype(fd::DelayedFreeList::xhead)>);
   static_assert(!fd::is_std_atomic<decltype(fd::Segment::xowner)>);
   static_assert(!std::is_same_v<fd::atomic_ref<std::uint64_t>, std::atomic_ref<std::uint64_t>>);

@@ -93,6 +93,7 @@ private:
       avail_remove(seg);
     Page* pg = &seg->pages[i];
     pg->in_use = true;
+    detail::page_set_owner(pg, this);
     if constexpr (detail::stats_enabled) {
       counters_.pages.add(1);
       arenas_->counters().pages.add(1);
@@ -206,6 +207,9 @@ private:
       unlink(seg);
       // relaxed: publication to the reclaimer is by abandon()'s release.
       seg->xowner.store(nullptr, std::memory_order_relaxed);
+      // A later Context at our address must not take these pages for its own.
+      for (std::uint32_t i = 0; i < seg->page_count; ++i)
+        detail::page_set_owner(&seg->pages[i], nullptr);
       arenas_->abandon(seg->source.arena, seg->source.slot);
     }
   }
@@ -244,6 +248,11 @@ private:
     seg->in_avail = false;
     if (seg->free_mask != 0)
       avail_push(seg);
+    // The pages in use of a reclaimed segment become ours (a fresh one has none).
+    for (std::uint32_t i = 0; i < seg->page_count; ++i) {
+      if (seg->pages[i].in_use)
+        detail::page_set_owner(&seg->pages[i], this);
+    }
     if constexpr (detail::stats_enabled) {
       counters_.segments.add(1);
       counters_.pages.add(seg->used_pages);

@@ -186,9 +186,7 @@ private:
   FERROC_INLINE void deallocate_block(void* p) noexcept {
     Segment* seg = detail::segment_of(p);
     Page* pg = seg->page_of(p);
-    // relaxed: only this thread ever stores its own address there.
-    if (FERROC_LIKELY(seg->xowner.load(std::memory_order_relaxed) == owner_ &&
-                      detail::page_flags(pg) == 0)) {
+    if (FERROC_LIKELY(detail::page_is_plain_local(pg, owner_))) {
       auto* b = static_cast<Block*>(p);
       detail::set_next(pg, b, pg->local_free);
       pg->local_free = b;
@@ -196,7 +194,7 @@ private:
       // An empty page that is the only one of its bin stays (see
       // retire_page): tested inline, so a program that allocates and frees
       // one block at a time makes no call here.
-      if (FERROC_UNLIKELY(--pg->used == 0) && (pg->next != nullptr || pg->prev != nullptr))
+      if (FERROC_UNLIKELY(--pg->used == 0) && has_neighbours(pg))
         return retire_page(pg);
       return;
     }
@@ -375,6 +373,12 @@ private:
   }
 
   bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
+
+  // Whether the page shares its queue with others (one test of both links).
+  static FERROC_INLINE bool has_neighbours(Page const* pg) noexcept {
+    return (reinterpret_cast<std::uintptr_t>(pg->next) |
+            reinterpret_cast<std::uintptr_t>(pg->prev)) != 0;
+  }
 
   // Statistics: counts on this heap's Context, by the owning thread only.
   FERROC_INLINE void count_alloc(Page const* pg) noexcept {
@@ -666,7 +670,6 @@ private:
     seg->source = src;
     Page& pg = seg->pages[0];
     pg.area = start + offset;
-    pg.area_size = block;
     pg.block_size = block;
     pg.reserved = pg.capacity = pg.used = 1;
     pg.in_use = true;
@@ -696,8 +699,7 @@ private:
     }
     Block* b =
         detail::page_has_aligned_blocks(pg) ? detail::block_start(pg, p) : static_cast<Block*>(p);
-    // relaxed: see deallocate.
-    if (seg->xowner.load(std::memory_order_relaxed) == owner_)
+    if (detail::page_owner(pg) == owner_)
       free_block_local(pg, b);
     else
       detail::free_block_remote(pg, b);

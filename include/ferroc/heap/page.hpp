@@ -44,33 +44,39 @@ struct DelayedFreeList {
   atomic<Block*> xhead{nullptr};
 };
 
-// Page flags: both send a free to the slow path, tested as one byte.
-inline constexpr std::uint8_t page_in_full = 1;     // in the heap's full queue
-inline constexpr std::uint8_t page_has_aligned = 2; // has interior (over-aligned) pointers
+// Page flags, in the low bits of Page::xowner_flags: both send a free to the
+// slow path, tested together with the owner in one comparison.
+inline constexpr unsigned page_in_full = 1;     // in the heap's full queue
+inline constexpr unsigned page_has_aligned = 2; // has interior (over-aligned) pointers
+inline constexpr std::uintptr_t page_flag_mask = 3;
 
 /// A run of memory holding blocks of one size class, owned by one Heap.
-/// Fields the fast paths touch come first.
+/// Fields the fast paths touch come first. 96 bytes: segment headers hold
+/// one per small page.
 struct Page {
-  Block* free = nullptr;  // the owner allocates from here
-  std::uint32_t used = 0; // blocks handed out and not yet returned to this page
-  // page_in_full | page_has_aligned. Written by the owner only; other
-  // threads read page_has_aligned for blocks they were handed, hence atomic
-  // (all relaxed: the hand-over of the block orders the flag with it).
-  atomic<std::uint8_t> xflags{0};
-  bool free_is_zero = false;   // every block on `free` is all zero bytes
-  bool in_use = false;         // assigned to a size class (false: a free page of its segment)
-  bool mem_is_zero = false;    // the page's memory has never been written since it was zeroed
+  Block* free = nullptr; // the owner allocates from here
+  // The owning Context's address (nullptr: none, e.g. abandoned or huge)
+  // with the page flags in the low bits, so that a free tests "mine, and
+  // nothing special" with one comparison. Written by the owner (and by the
+  // thread that abandons or reclaims the page's segment); other threads
+  // read the flags of pages whose blocks they were handed, hence atomic
+  // (all relaxed: the hand-over of the block orders it with the block).
+  atomic<std::uintptr_t> xowner_flags{0};
+  std::uint32_t used = 0;    // blocks handed out and not yet returned to this page
+  bool free_is_zero = false; // every block on `free` is all zero bytes
+  bool in_use = false;       // assigned to a size class (false: a free page of its segment)
+  bool mem_is_zero = false;  // the page's memory has never been written since it was zeroed
+  std::uint8_t class_index = 0;
   Block* local_free = nullptr; // the owner's own frees, moved to `free` when it runs dry
   std::size_t block_size = 0;
-  std::uint32_t capacity = 0; // blocks carved from the area so far
-  std::uint32_t reserved = 0; // blocks that fit the area
-  std::byte* area = nullptr;  // first block
-  std::size_t area_size = 0;
-  Page* next = nullptr; // neighbours in the heap's bin (or full) queue
+  std::uint32_t capacity = 0;  // blocks carved from the area so far
+  std::uint32_t reserved = 0;  // blocks that fit the area
+  std::byte* area = nullptr;   // first block
+  std::uint32_t area_size = 0; // bytes of the area (unused for a huge block's page)
+  bool zero_init = false;      // the area read as zero when this page was set up
+  bool decommitted = false;    // statistics: its memory was decommitted while the page was free
+  Page* next = nullptr;        // neighbours in the heap's bin (or full) queue
   Page* prev = nullptr;
-  std::uint8_t class_index = 0;
-  bool zero_init = false;   // the area read as zero when this page was set up
-  bool decommitted = false; // statistics: its memory was decommitted while the page was free
 
   // Touched by other threads: a tagged stack of their frees (DelayState in
   // the low bits), and the owning heap's delayed-free list.
@@ -78,8 +84,8 @@ struct Page {
   atomic<DelayedFreeList*> xheap{nullptr};
 };
 
-inline std::uint8_t page_flags(Page const* pg) noexcept {
-  return pg->xflags.load(std::memory_order_relaxed);
+inline unsigned page_flags(Page const* pg) noexcept {
+  return static_cast<unsigned>(pg->xowner_flags.load(std::memory_order_relaxed) & page_flag_mask);
 }
 inline bool page_has_aligned_blocks(Page const* pg) noexcept {
   return (page_flags(pg) & page_has_aligned) != 0;
@@ -87,10 +93,34 @@ inline bool page_has_aligned_blocks(Page const* pg) noexcept {
 inline bool page_is_in_full(Page const* pg) noexcept {
   return (page_flags(pg) & page_in_full) != 0;
 }
-// Owner only: a plain read-modify-write of the atomic byte is enough.
+// Owner only: a plain read-modify-write of the atomic word is enough.
 inline void page_set_flags(Page* pg, unsigned flags) noexcept {
-  pg->xflags.store(static_cast<std::uint8_t>(flags), std::memory_order_relaxed);
+  std::uintptr_t const word = pg->xowner_flags.load(std::memory_order_relaxed);
+  pg->xowner_flags.store((word & ~page_flag_mask) | (flags & page_flag_mask),
+                         std::memory_order_relaxed);
 }
+
+/// The Context that owns the page, or nullptr.
+inline void const* page_owner(Page const* pg) noexcept {
+  return reinterpret_cast<void const*>(pg->xowner_flags.load(std::memory_order_relaxed) &
+                                       ~page_flag_mask);
+}
+/// By the thread that takes the page over (or gives it up: nullptr); the
+/// flags stay.
+inline void page_set_owner(Page* pg, void const* owner) noexcept {
+  std::uintptr_t const word = pg->xowner_flags.load(std::memory_order_relaxed);
+  pg->xowner_flags.store(reinterpret_cast<std::uintptr_t>(owner) | (word & page_flag_mask),
+                         std::memory_order_relaxed);
+}
+/// Whether `owner` owns the page and no flag is set: the fast path of a
+/// free. Only `owner`'s own thread ever stores its address, so a relaxed
+/// load cannot see it stale.
+FERROC_INLINE bool page_is_plain_local(Page const* pg, void const* owner) noexcept {
+  return pg->xowner_flags.load(std::memory_order_relaxed) ==
+         reinterpret_cast<std::uintptr_t>(owner);
+}
+
+static_assert(sizeof(void*) != 8 || sizeof(Page) == 96, "a Page is 96 bytes on 64-bit targets");
 
 // ---- free-list links ----------------------------------------------------------
 

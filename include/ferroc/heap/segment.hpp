@@ -132,7 +132,7 @@ inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, Segme
     Page& pg = seg->pages[i];
     std::size_t const start = i == 0 ? segment_header_size : i * page_size;
     pg.area = base + start;
-    pg.area_size = (i + 1) * page_size - start;
+    pg.area_size = static_cast<std::uint32_t>((i + 1) * page_size - start);
     pg.mem_is_zero = zeroed;
   }
   return seg;
