@@ -139,6 +139,52 @@ TEST_CASE("without FERROC_STAT a report has the segments and nothing else", "[he
   f.heap.deallocate(p);
 }
 
+#if FERROC_SEGMENT_MAP
+TEST_CASE("deallocate_if_ours frees blocks of any Arenas and leaves foreign pointers alone",
+          "[heap]") {
+  Fixture f;
+  Fixture other;
+  // Hidden from the optimiser, which would otherwise see a Block read
+  // through an int on the (never taken) path that frees it.
+  auto opaque = [](void* p) {
+    asm volatile("" : "+r"(p));
+    return p;
+  };
+  int on_stack = 0;
+  static int in_data = 0;
+  auto* from_new = new int(0);
+  CHECK_FALSE(f.heap.deallocate_if_ours(nullptr));
+  CHECK_FALSE(f.heap.deallocate_if_ours(opaque(&on_stack)));
+  CHECK_FALSE(f.heap.deallocate_if_ours(opaque(&in_data)));
+  CHECK_FALSE(f.heap.deallocate_if_ours(opaque(from_new)));
+  delete from_new;
+
+  // Blocks of our segment (the second free skips the segment map), a huge
+  // block, and a block of other Arenas (the cross-thread path) are freed.
+  std::vector<void*> blocks;
+  for (int i = 0; i < 100; ++i)
+    blocks.push_back(f.heap.allocate(48));
+  void* huge = f.heap.allocate(8 * MiB);
+  void* foreign_heap = other.heap.allocate(48);
+  REQUIRE(huge != nullptr);
+  REQUIRE(foreign_heap != nullptr);
+  CHECK(f.arenas.segments_in_use() == 2);
+  CHECK(f.heap.deallocate_if_ours(huge));
+  CHECK(f.arenas.segments_in_use() == 1);
+  for (void* p : blocks)
+    CHECK(f.heap.deallocate_if_ours(p));
+  CHECK(f.heap.deallocate_if_ours(foreign_heap));
+  // Nothing is left live in either heap.
+  auto live = [](MmapHeap& heap) {
+    std::size_t n = 0;
+    heap.visit([&n](void*, std::size_t) { ++n; });
+    return n;
+  };
+  CHECK(live(f.heap) == 0);
+  CHECK(live(other.heap) == 0);
+}
+#endif
+
 TEST_CASE("size 0 gives unique non-null pointers", "[heap]") {
   Fixture f;
   std::set<void*> seen;

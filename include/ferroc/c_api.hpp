@@ -44,16 +44,14 @@ FERROC_INLINE void* malloc(std::size_t size) noexcept {
 FERROC_INLINE void free(void* p) noexcept {
   // A pointer that is not in any of our segments (another allocator's, or
   // garbage) is ignored rather than followed into memory we do not own.
-  // nullptr is not in the map either.
-  if (FERROC_UNLIKELY(!detail::segment_map_contains(p))) {
-    // Checked mode reports it instead (free(NULL) stays allowed).
-    if constexpr (detail::checked) {
-      if (p != nullptr)
-        detail::report_fault(detail::Fault::foreign_pointer, p);
-    }
+  // nullptr is not in any segment either.
+  if (FERROC_LIKELY(G::deallocate_if_ours(p)))
     return;
+  // Checked mode reports it instead (free(NULL) stays allowed).
+  if constexpr (detail::checked) {
+    if (p != nullptr)
+      detail::report_fault(detail::Fault::foreign_pointer, p);
   }
-  G::deallocate_nonnull(p);
 }
 
 inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {

@@ -82,6 +82,12 @@ public:
     thread_heap_->deallocate_nonnull(p);
   }
 
+  /// See Heap::deallocate_if_ours: frees `p` unless it is no block of
+  /// ours (then returns false).
+  FERROC_INLINE static bool deallocate_if_ours(void* p) noexcept {
+    return thread_heap_->deallocate_if_ours(p);
+  }
+
   /// Frees a block of this global allocator, from any thread; nullptr is a no-op.
   FERROC_INLINE static void deallocate(void* p) noexcept { thread_heap_->deallocate(p); }
 

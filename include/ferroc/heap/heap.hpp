@@ -77,7 +77,9 @@ public:
       slot = &detail::empty_page;
   }
 
-  Heap(Heap&& other) noexcept : owner_(other.owner_), cx_(other.cx_), fallback_(other.fallback_) {
+  Heap(Heap&& other) noexcept
+      : owner_(other.owner_), known_segment_(other.known_segment_), cx_(other.cx_),
+        fallback_(other.fallback_) {
     std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
     std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
     full_ = other.full_;
@@ -88,6 +90,7 @@ public:
     if (this != &other) {
       abandon();
       owner_ = other.owner_;
+      known_segment_ = other.known_segment_;
       cx_ = other.cx_;
       fallback_ = other.fallback_;
       std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
@@ -163,6 +166,19 @@ public:
       deallocate_block(p);
   }
 
+  /// `deallocate` for a pointer that may not be a block of any Heap (the
+  /// `free` of a malloc replacement): one outside every Arenas' segments
+  /// (the process-wide segment map) is left alone and false returned;
+  /// nullptr too. The segment of the last such check is remembered, so
+  /// frees into it skip the map.
+  FERROC_INLINE bool deallocate_if_ours(void* p) noexcept {
+    if (FERROC_LIKELY(detail::segment_of(p) == known_segment_)) {
+      deallocate_nonnull(p);
+      return true;
+    }
+    return deallocate_if_ours_slow(p);
+  }
+
   /// The fast path of `allocate` alone: a block of at least `size` bytes
   /// (16-byte aligned) when one is at hand, else nullptr (call `allocate`).
   /// Lets a caller keep its own slow path out of line.
@@ -182,6 +198,19 @@ public:
   }
 
 private:
+  FERROC_NOINLINE bool deallocate_if_ours_slow(void* p) noexcept {
+    if (!detail::segment_map_contains(p))
+      return false;
+    // Remembered only when it is a segment of our own Arenas that is not a
+    // huge block's: those stay mapped as long as the Arenas (which outlives
+    // this heap) exists, so the answer "ours" cannot go stale.
+    Segment const* seg = detail::segment_of(p);
+    if (!detached() && seg->kind != detail::PageKind::huge && seg->arenas == &cx_->arenas())
+      known_segment_ = seg;
+    deallocate_nonnull(p);
+    return true;
+  }
+
   // Returns block p (not checked or tracked) to its page.
   FERROC_INLINE void deallocate_block(void* p) noexcept {
     Segment* seg = detail::segment_of(p);
@@ -396,6 +425,7 @@ private:
 
   void detach() noexcept {
     owner_ = &detail::detached_owner_tag;
+    known_segment_ = nullptr;
     std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
     std::fill(std::begin(bins_), std::end(bins_), detail::PageQueue{});
     full_ = {};
@@ -951,7 +981,9 @@ private:
 
   // Hot: the fast paths read direct_ and owner_ only.
   Page* direct_[detail::direct_count];
-  void const* owner_; // the Context, as segments record their owner
+  void const* owner_; // the Context, as pages record their owner
+  // A segment of our Arenas that is not a huge block's (deallocate_if_ours).
+  void const* known_segment_ = nullptr;
   Context<B>* cx_;
   detail::HeapFallback fallback_ = nullptr;
   detail::PageQueue bins_[detail::class_count];
