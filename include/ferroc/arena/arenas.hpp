@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <time.h>
+
 #include "ferroc/arena/segment_map.hpp"
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/atomic.hpp"
@@ -20,6 +22,23 @@
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
+namespace detail {
+
+/// Now, in nanoseconds of a monotonic clock: the coarse one where there is
+/// one (it is read without a system call and is precise enough for purge
+/// delays of milliseconds). Used only over bases that decommit.
+inline std::int64_t monotonic_ns() noexcept {
+#ifdef CLOCK_MONOTONIC_COARSE
+  constexpr clockid_t clock = CLOCK_MONOTONIC_COARSE;
+#else
+  constexpr clockid_t clock = CLOCK_MONOTONIC;
+#endif
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+} // namespace detail
 
 /// The memory shared by every thread of one allocator: arenas reserved from
 /// the base and split into segment-sized slots, claimed and released through
@@ -29,12 +48,19 @@ inline namespace FERROC_CONFIG_NS {
 /// arena and per very large block). Create it before, and destroy it after,
 /// every Context that uses it: destroying it returns all its memory to the
 /// base, live blocks included.
+///
+/// Over a base that can decommit, released slots stay committed for a purge
+/// delay (`set_purge_delay_ms`) and are decommitted only when it has passed,
+/// checked when slots are claimed or released, pages are taken and heaps
+/// collect: a program that gives segments back and takes them again soon
+/// (threads that come and go, huge blocks) reuses them without page faults.
 template <BaseAlloc B> class Arenas {
   using BaseHandle = std::conditional_t<detail::held_by_reference<B>, B*, B>;
 
 public:
-  /// Memory of a slot just claimed reads as zero: fresh from a zeroing base,
-  /// or decommitted (with zeroing) when it was released.
+  /// Memory of a fresh or purged slot reads as zero (a zeroing base that
+  /// zeroes on decommit). A slot reused before its purge does not: see
+  /// `Claim::zeroed`.
   static constexpr bool slots_are_zero = [] {
     if constexpr (DecommitBase<B>)
       return B::is_zeroed && B::decommit_zeroes;
@@ -78,6 +104,45 @@ public:
 
   /// Segments currently claimed from the arenas or the base, abandoned ones included.
   std::size_t segments_in_use() const noexcept { return segments_.current(); }
+
+  /// How long released slots stay committed before they are decommitted
+  /// (0: at once). Defaults to FERROC_PURGE_DELAY_MS; only bases that can
+  /// decommit use it. Takes effect for slots released from now on.
+  void set_purge_delay_ms(std::uint32_t ms) noexcept {
+    // relaxed: a setting; a slot released with the old value keeps it.
+    purge_delay_ns_.store(std::int64_t{ms} * 1'000'000, std::memory_order_relaxed);
+  }
+  std::uint32_t purge_delay_ms() const noexcept {
+    // relaxed: a setting.
+    return static_cast<std::uint32_t>(purge_delay_ns_.load(std::memory_order_relaxed) / 1'000'000);
+  }
+
+  /// Decommits the released slots whose purge delay has passed, or with
+  /// `force` every released slot still committed. Cheap when none waits.
+  void purge(bool force = false) noexcept {
+    if constexpr (DecommitBase<B>) {
+      // relaxed: a hint; the exchange or CAS below decides.
+      std::int64_t expire = purge_expire_.load(std::memory_order_relaxed);
+      if (expire == 0 && !force)
+        return;
+      if (force) {
+        // seq_cst: the store-load pair with release_delayed (see there).
+        purge_expire_.exchange(0, std::memory_order_seq_cst);
+      } else {
+        if (detail::monotonic_ns() < expire)
+          return;
+        // seq_cst: as above; only one thread runs the round of this deadline.
+        if (!purge_expire_.compare_exchange_strong(expire, 0, std::memory_order_seq_cst,
+                                                   std::memory_order_relaxed))
+          return;
+      }
+      // acquire: arenas counted here have their index claimed; xstart tells.
+      std::size_t const n =
+          std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+      for (std::size_t k = 0; k < n; ++k)
+        purge_arena(arenas_[k]);
+    }
+  }
 
   /// Segments of dead heaps that wait to be reclaimed.
   std::size_t abandoned_segments() const noexcept {
@@ -178,12 +243,15 @@ public:
     std::byte* start = nullptr; // first slot, aligned to the segment size
     std::uint32_t arena = 0;
     std::uint32_t slot = 0;
+    bool zeroed = false; // the memory reads as zero (no slot is reused unpurged)
   };
 
-  /// Claims `count` (1..arena_slots) contiguous free slots; start is null on failure.
+  /// Claims `count` (1..arena_slots) contiguous free slots, preferring
+  /// released ones that are still committed; start is null on failure.
   Claim claim(std::size_t count) noexcept {
     if (count == 0 || count > detail::arena_slots)
       return {};
+    purge();
     // A few rounds: an arena we add can be taken by other threads before we
     // get to it; when the base is exhausted, look once more for slots that
     // were released meanwhile.
@@ -195,16 +263,26 @@ public:
     }
   }
 
-  /// Gives `count` slots back; their memory is decommitted first, so an
-  /// idle arena holds no physical memory.
+  /// Gives `count` slots back. Over a decommitting base their memory goes
+  /// back to it after the purge delay (at once with a delay of 0), so an
+  /// idle arena ends up holding no physical memory.
   void release(std::uint32_t arena, std::uint32_t slot, std::uint32_t count) noexcept {
     Arena& a = arenas_[arena];
-    std::byte* start = a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
-    if constexpr (DecommitBase<B>)
+    std::uint64_t const mask = run_mask(slot, count);
+    if constexpr (DecommitBase<B>) {
+      // relaxed: a setting.
+      std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
+      if (delay > 0) {
+        release_delayed(a, mask, delay);
+        purge();
+        return;
+      }
+      std::byte* start = a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
       base().decommit(start, count * detail::segment_size);
+    }
     // release: the decommit and every write to the slots happen before a
     // claimer's acquire sees them free.
-    a.xin_use.fetch_and(~run_mask(slot, count), std::memory_order_release);
+    a.xin_use.fetch_and(~mask, std::memory_order_release);
     segments_.sub(1);
     if constexpr (detail::stats_enabled)
       counters_.committed.sub(count * detail::segment_size);
@@ -275,25 +353,100 @@ private:
     std::size_t slots = 0;
     detail::atomic<std::uint64_t> xin_use{0};
     detail::atomic<std::uint64_t> xabandoned{0};
+    // Free slots still committed, waiting for their purge. A thread changes
+    // a slot's bit only while it holds the slot's xin_use bit (releaser,
+    // claimer or purger), so that bit orders every access to this one.
+    detail::atomic<std::uint64_t> xpurge{0};
   };
+
+  // Frees the slots of `mask` without decommitting them, and makes sure a
+  // deadline for their purge is set.
+  void release_delayed(Arena& a, std::uint64_t mask, std::int64_t delay) noexcept {
+    // relaxed: we still hold the slots' in-use bits; the fetch_and below
+    // publishes this.
+    a.xpurge.fetch_or(mask, std::memory_order_relaxed);
+    // seq_cst: a store-load pair with purge(), which clears the deadline and
+    // then reads xin_use: either it sees these slots free and purges them,
+    // or we see no deadline and set one. Release: our writes to the slots
+    // happen before a claimer's acquire sees them free.
+    a.xin_use.fetch_and(~mask, std::memory_order_seq_cst);
+    segments_.sub(1); // statistics: the slots stay committed until their purge
+    // seq_cst: see above.
+    if (purge_expire_.load(std::memory_order_seq_cst) != 0)
+      return;
+    std::int64_t none = 0;
+    // seq_cst: see above; losing to another releaser leaves its deadline,
+    // which is as early as ours.
+    purge_expire_.compare_exchange_strong(none, detail::monotonic_ns() + delay,
+                                          std::memory_order_seq_cst, std::memory_order_relaxed);
+  }
+
+  // Decommits every free slot of `a` that waits for its purge: the purger
+  // claims them in xin_use first, so no claimer takes a slot being purged.
+  void purge_arena(Arena& a) noexcept {
+    // acquire: the arena's fields were written before xstart was published.
+    std::byte* start = a.xstart.load(std::memory_order_acquire);
+    if (start == nullptr)
+      return;
+    // seq_cst: the load of the store-load pair with release_delayed.
+    std::uint64_t word = a.xin_use.load(std::memory_order_seq_cst);
+    std::uint64_t held = 0;
+    for (;;) {
+      // relaxed: a hint; re-read below once the slots are ours.
+      held = a.xpurge.load(std::memory_order_relaxed) & ~word;
+      if (held == 0)
+        return;
+      // acquire: the releasers' purge bits and writes are visible to us.
+      if (a.xin_use.compare_exchange_weak(word, word | held, std::memory_order_acquire,
+                                          std::memory_order_relaxed))
+        break;
+    }
+    // relaxed: the slots' in-use bits are ours (see Arena::xpurge); another
+    // purger may have done some of them between our hint and our claim.
+    std::uint64_t const pending = a.xpurge.load(std::memory_order_relaxed) & held;
+    for (std::uint64_t m = pending; m != 0;) {
+      auto const first = static_cast<std::size_t>(std::countr_zero(m));
+      auto const count = static_cast<std::size_t>(std::countr_one(m >> first));
+      base().decommit(start + first * detail::segment_size, count * detail::segment_size);
+      m &= ~run_mask(first, count);
+    }
+    if constexpr (detail::stats_enabled)
+      counters_.committed.sub(static_cast<std::size_t>(std::popcount(pending)) *
+                              detail::segment_size);
+    // relaxed: ordered by the release of the in-use bits below.
+    a.xpurge.fetch_and(~pending, std::memory_order_relaxed);
+    // release: the decommit happens before a claimer's acquire sees the
+    // slots free.
+    a.xin_use.fetch_and(~held, std::memory_order_release);
+  }
 
   static constexpr std::uint64_t run_mask(std::size_t slot, std::size_t count) noexcept {
     std::uint64_t const ones = count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
     return ones << slot;
   }
 
+  // Committed slots first (they cost no page faults), in any arena; then
+  // any free run.
   Claim claim_any(std::size_t count) noexcept {
     // acquire: arenas counted here have their index claimed; claim_in checks xstart.
     std::size_t const n =
         std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+    if constexpr (DecommitBase<B>) {
+      for (std::size_t k = 0; k < n; ++k) {
+        if (Claim c = claim_in(k, count, true); c.start != nullptr)
+          return c;
+      }
+    }
     for (std::size_t k = 0; k < n; ++k) {
-      if (Claim c = claim_in(k, count); c.start != nullptr)
+      if (Claim c = claim_in(k, count, false); c.start != nullptr)
         return c;
     }
     return {};
   }
 
-  Claim claim_in(std::size_t k, std::size_t count) noexcept {
+  // A free run of `count` slots in arena k, only among those waiting for
+  // their purge when `committed_only`.
+  Claim claim_in(std::size_t k, std::size_t count, bool committed_only) noexcept {
     Arena& a = arenas_[k];
     // acquire: the arena's fields were written before xstart was published.
     std::byte* start = a.xstart.load(std::memory_order_acquire);
@@ -304,7 +457,11 @@ private:
     for (;;) {
       if (word == ~std::uint64_t{0})
         return {};
-      std::size_t slot = find_run(word, count, a.slots);
+      // relaxed: only a preference; the claim below reads the real bits.
+      std::size_t const slot =
+          committed_only
+              ? find_committed_run(word, a.xpurge.load(std::memory_order_relaxed), count, a.slots)
+              : find_run(word, count, a.slots);
       if (slot == a.slots)
         return {};
       std::uint64_t const mask = run_mask(slot, count);
@@ -312,12 +469,51 @@ private:
       if (a.xin_use.compare_exchange_weak(word, word | mask, std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
         segments_.add(1);
-        if constexpr (detail::stats_enabled)
-          counters_.committed.add(count * detail::segment_size);
         return {start + slot * detail::segment_size, static_cast<std::uint32_t>(k),
-                static_cast<std::uint32_t>(slot)};
+                static_cast<std::uint32_t>(slot), take_purge_bits(a, mask)};
       }
     }
+  }
+
+  // The slots of `mask` were just claimed: they no longer wait for a purge.
+  // Returns whether they read as zero (none was still committed).
+  // Statistics: slots still committed were counted as such all along.
+  bool take_purge_bits([[maybe_unused]] Arena& a, [[maybe_unused]] std::uint64_t mask) noexcept {
+    if constexpr (DecommitBase<B>) {
+      // relaxed: our in-use bits guard these purge bits, and the claim's
+      // acquire made the releaser's setting visible.
+      std::uint64_t const was = a.xpurge.fetch_and(~mask, std::memory_order_relaxed);
+      if constexpr (detail::stats_enabled)
+        counters_.committed.add(static_cast<std::size_t>(std::popcount(mask & ~was)) *
+                                detail::segment_size);
+      return slots_are_zero && (was & mask) == 0;
+    }
+    if constexpr (detail::stats_enabled)
+      counters_.committed.add(static_cast<std::size_t>(std::popcount(mask)) * detail::segment_size);
+    return slots_are_zero;
+  }
+
+  // The run of `count` zero bits in `word` below `limit` with the most
+  // `committed` bits, the first of them on a tie, or `limit` when none has one.
+  static std::size_t find_committed_run(std::uint64_t word, std::uint64_t committed,
+                                        std::size_t count, std::size_t limit) noexcept {
+    committed &= ~word;
+    if (committed == 0)
+      return limit;
+    std::size_t best = limit;
+    int best_committed = 0;
+    for (std::size_t slot = 0; slot + count <= limit; ++slot) {
+      std::uint64_t const mask = run_mask(slot, count);
+      if ((word & mask) != 0)
+        continue;
+      if (int const n = std::popcount(committed & mask); n > best_committed) {
+        best = slot;
+        best_committed = n;
+        if (n == static_cast<int>(count))
+          break;
+      }
+    }
+    return best;
   }
 
   // First run of `count` zero bits in `word` below `limit`, or `limit`.
@@ -410,6 +606,10 @@ private:
   detail::Gauge segments_;
   detail::atomic<std::size_t> abandoned_count_{0};
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;
+  // Release slots for this long before their purge (ns; 0: decommit at once).
+  detail::atomic<std::int64_t> purge_delay_ns_{std::int64_t{detail::purge_delay_ms} * 1'000'000};
+  // When the earliest waiting slot is due (monotonic ns), 0 when none waits.
+  detail::atomic<std::int64_t> purge_expire_{0};
   Arena arenas_[detail::max_arenas];
 };
 

@@ -82,7 +82,10 @@ private:
   static std::size_t kind_index(PageKind kind) noexcept { return static_cast<std::size_t>(kind); }
 
   // A free page of `kind` in a segment we own, marked in use; or nullptr.
+  // Taking a page is also where a busy thread notices that released arena
+  // slots are due for their purge (a load when none waits).
   Page* take_free_page(PageKind kind) noexcept {
+    arenas_->purge();
     Segment* seg = avail_[kind_index(kind)].first;
     if (seg == nullptr)
       return nullptr;
@@ -125,7 +128,7 @@ private:
       if (claim.start == nullptr)
         return nullptr;
       detail::SegmentSource const src{claim.arena, claim.slot, 1, nullptr, 0};
-      seg = detail::segment_init(claim.start, kind, arenas_, src, Arenas<B>::slots_are_zero);
+      seg = detail::segment_init(claim.start, kind, arenas_, src, claim.zeroed);
     }
     // relaxed: only this thread compares against its own address; others
     // see "not mine" either way.
@@ -215,9 +218,10 @@ private:
   }
 
   // Hands the physical memory of free pages back to the base, and empty
-  // segments back to the arenas.
+  // segments back to the arenas, which purge every released slot now.
   void decommit_free_pages() noexcept {
     release_empty_segments();
+    arenas_->purge(true);
     if constexpr (DecommitBase<B>) {
       for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
         for (std::uint64_t m = seg->free_mask; m != 0; m &= m - 1) {

@@ -310,6 +310,8 @@ public:
       while (Segment* seg = cx_->reclaim_segment())
         adopt_pages(seg);
       cx_->decommit_free_pages();
+    } else {
+      cx_->arenas().purge();
     }
   }
 
@@ -674,7 +676,7 @@ private:
         if (beyond)
           start = align_up_ptr(start + segment_size, align) - segment_size;
         src = {claim.arena, claim.slot, static_cast<std::uint32_t>(slots + extra), nullptr, 0};
-        zeroed = Arenas<B>::slots_are_zero;
+        zeroed = claim.zeroed;
       }
     }
     if (start == nullptr) {
