@@ -814,10 +814,15 @@ private:
     return false;
   }
 
+  // The page goes to the back of its bin: it has just one free block (the
+  // one that brought it back), and at the front it would displace the page
+  // the fast path is using, run dry on the next allocation and go back to
+  // full, a slow call and two CAS per block. At the back it gathers more
+  // frees before a search reaches it.
   void unfull(Page* pg) noexcept {
     full_.remove(pg);
     detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
-    bin_push_front(pg);
+    bin_push_back(pg);
     set_delay_state(pg, detail::no_delayed);
   }
 
