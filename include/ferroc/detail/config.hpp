@@ -170,6 +170,15 @@ inline constexpr std::size_t max_arenas = segment_shift >= 20 ? 1024 : 64;
 // (peak RSS up to a fifth higher again), 2 ms keeps too little to reuse.
 inline constexpr std::uint32_t purge_delay_ms = FERROC_PURGE_DELAY_MS;
 
+// Pages of its bin an allocation that found its page dry collects and looks
+// at before it takes a fresh page. Each look may cost an atomic exchange and
+// a walk of the blocks other threads freed; the pages it finds without room
+// leave the bin for the full queue, so the next search starts past them and
+// a page skipped by the bound is looked at soon. Walks past 4 pages are rare
+// (a thread whose pages were all drained at once, a reclaimed segment);
+// past 8, a fresh page is the cheaper bet.
+inline constexpr std::size_t page_search_max = 8;
+
 // Abandoned segments a Context looks at per segment request before it asks
 // the arenas for a fresh one (bounded work on the slow path).
 inline constexpr std::size_t reclaim_visits = 16;

@@ -591,10 +591,27 @@ private:
     return pg;
   }
 
+  // A page of class c with a free block or room to extend, or nullptr. The
+  // usual case stays short: the page at the front got blocks back, or has
+  // room to extend.
+  Page* search_bin(std::size_t c) noexcept {
+    Page* pg = bins_[c].first;
+    if (pg == nullptr)
+      return nullptr;
+    collect_page(pg);
+    if (pg->free != nullptr || extend_page(pg))
+      return pg;
+    return search_bin_walk(c);
+  }
+
   // Walks the bin: the first page with a free block after collecting, or
   // room to extend, wins; exhausted pages move to the full queue so later
-  // searches skip them.
-  Page* search_bin(std::size_t c) noexcept {
+  // searches skip them. At most page_search_max pages, so that one
+  // allocation never pays for a long bin; the pages not reached stay in the
+  // bin, and the exhausted ones have left it, so the next search gets to
+  // them.
+  FERROC_NOINLINE Page* search_bin_walk(std::size_t c) noexcept {
+    std::size_t left = detail::page_search_max;
     for (Page* pg = bins_[c].first; pg != nullptr;) {
       Page* next = pg->next;
       collect_page(pg);
@@ -605,6 +622,8 @@ private:
         }
         return pg;
       }
+      if (--left == 0)
+        break;
       pg = next;
     }
     return nullptr;
