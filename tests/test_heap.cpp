@@ -640,6 +640,54 @@ TEST_CASE("a block freed through another heap of the same arenas", "[heap]") {
   }
 }
 
+TEST_CASE("blocks freed into full pages, locally and remotely, are found again", "[heap]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapContext cx1{arenas};
+  MmapContext cx2{arenas};
+  MmapHeap heap{cx1};
+  MmapHeap other{cx2};
+  // Fill pages well past the search bound, so that most of them sit in the
+  // full queue.
+  constexpr std::size_t size = 48;
+  constexpr std::size_t page_blocks = ferroc::detail::small_page_size / size;
+  constexpr std::size_t count = 40 * page_blocks;
+  // Fewer than the blocks of any page apart: every page gets some back.
+  constexpr std::size_t stride = page_blocks / 8;
+  std::vector<void*> blocks(count);
+  for (void*& p : blocks) {
+    p = heap.allocate(size);
+    REQUIRE(p != nullptr);
+  }
+  std::size_t const segments = arenas.segments_in_use();
+  // A few blocks of every page come back, half freed here (local_free) and
+  // half through another heap (the remote list, or the delayed list of a
+  // full page): each page has to leave the full queue and be found again.
+  std::set<void*> freed;
+  for (std::size_t i = 0; i < count; i += stride) {
+    freed.insert(blocks[i]);
+    if ((i / stride) % 2 == 0)
+      heap.deallocate(blocks[i]);
+    else
+      other.deallocate(blocks[i]);
+  }
+  // The page at the front may still have room of its own: one page's worth
+  // more, and every freed block must have come back.
+  std::set<void*> reused;
+  for (std::size_t i = 0; i < freed.size() + page_blocks; ++i) {
+    void* p = heap.allocate(size);
+    REQUIRE(p != nullptr);
+    reused.insert(p);
+  }
+  CHECK(std::includes(reused.begin(), reused.end(), freed.begin(), freed.end()));
+  CHECK(arenas.segments_in_use() == segments);
+  for (void* p : blocks) {
+    if (freed.count(p) == 0)
+      heap.deallocate(p);
+  }
+  for (void* p : reused)
+    heap.deallocate(p);
+}
+
 // ---- heap_allocator --------------------------------------------------------
 
 TEST_CASE("heap_allocator in standard containers", "[heap][heap_allocator]") {
