@@ -508,6 +508,15 @@ private:
   }
 
   FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
+    // Most often the page at hand ran dry while its own frees (or other
+    // threads') refilled it: take those back without the search below.
+    // (The empty page a size starts with never has any.)
+    if (size <= detail::direct_size_max && align <= detail::min_align) {
+      Page* pg = direct_[detail::direct_index(size)];
+      collect_page(pg);
+      if (pg->free != nullptr)
+        return pop(pg, zero);
+    }
     // Sizes past the direct array still find a ready block at the head of
     // their bin most of the time: take it without the search below.
     if (size > detail::direct_size_max && size <= detail::large_block_max &&
