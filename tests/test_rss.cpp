@@ -265,3 +265,49 @@ TEST_CASE("released slots are purged after the delay without a forced collect", 
   CHECK(after <= baseline + 16 * MiB);
 #endif
 }
+
+TEST_CASE("free pages of segments still in use are purged after the delay", "[rss]") {
+  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  arenas.set_purge_delay_ms(1);
+  ferroc::Context cx{arenas};
+  ferroc::Heap heap{cx};
+  const std::size_t baseline = ferroc_test::resident_bytes();
+  // 128 MiB of 1 KiB blocks; one block in every segment stays alive, so no
+  // segment goes back to the arenas: only their free pages can be purged.
+  std::vector<void*> blocks;
+  blocks.reserve(128 * MiB / KiB);
+  for (std::size_t i = 0; i < 128 * MiB / KiB; ++i) {
+    void* p = heap.allocate(KiB);
+    REQUIRE(p != nullptr);
+    std::memset(p, 0x5a, KiB);
+    blocks.push_back(p);
+  }
+  const std::size_t peak = ferroc_test::resident_bytes();
+  std::vector<void*> kept;
+  std::uintptr_t last_segment = 0;
+  for (void* p : blocks) {
+    const auto segment = reinterpret_cast<std::uintptr_t>(p) & ~ferroc::detail::segment_mask;
+    if (segment != last_segment) {
+      kept.push_back(p);
+      last_segment = segment;
+    } else {
+      heap.deallocate(p);
+    }
+  }
+  heap.collect(false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  heap.collect(false);
+  const std::size_t after = ferroc_test::resident_bytes();
+  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after "
+                       << after / KiB << " KiB, " << kept.size() << " segments kept");
+  CHECK(arenas.segments_in_use() >= kept.size());
+#if FERROC_TEST_SANITIZED
+  WARN("built with a sanitizer: the RSS bound is not checked");
+#else
+  CHECK(peak >= baseline + 100 * MiB);
+  // A page per kept block (and the segment headers) stays.
+  CHECK(after <= baseline + 16 * MiB);
+#endif
+  for (void* p : kept)
+    heap.deallocate(p);
+}

@@ -85,12 +85,13 @@ private:
   // Taking a page is also where a busy thread notices that released arena
   // slots are due for their purge (a load when none waits).
   Page* take_free_page(PageKind kind) noexcept {
-    arenas_->purge();
+    purge_if_due();
     Segment* seg = avail_[kind_index(kind)].first;
     if (seg == nullptr)
       return nullptr;
     auto const i = static_cast<std::uint32_t>(std::countr_zero(seg->free_mask));
     seg->free_mask &= ~(std::uint64_t{1} << i);
+    seg->dirty_mask &= ~(std::uint64_t{1} << i);
     ++seg->used_pages;
     if (seg->free_mask == 0)
       avail_remove(seg);
@@ -121,14 +122,18 @@ private:
     if (Segment* cached = empty_.first) {
       empty_.first = cached->next;
       --empty_count_;
-      // Its pages held blocks before: not known to be zero any more.
+      // Its pages held blocks before: not known to be zero any more, and
+      // whatever they touched is resident until a purge.
       seg = detail::segment_init(cached, kind, arenas_, cached->source, false);
+      mark_dirty(seg, seg->free_mask);
     } else {
       typename Arenas<B>::Claim const claim = arenas_->claim(1);
       if (claim.start == nullptr)
         return nullptr;
       detail::SegmentSource const src{claim.arena, claim.slot, 1, nullptr, 0};
       seg = detail::segment_init(claim.start, kind, arenas_, src, claim.zeroed);
+      if (!claim.zeroed) // a slot released a moment ago: its last user's pages are resident
+        mark_dirty(seg, seg->free_mask);
     }
     // relaxed: only this thread compares against its own address; others
     // see "not mine" either way.
@@ -179,6 +184,7 @@ private:
       arenas_->counters().pages.sub(1);
     }
     seg->free_mask |= std::uint64_t{1} << i;
+    mark_dirty(seg, std::uint64_t{1} << i);
     --seg->used_pages;
     if (seg->used_pages == 0) {
       keep_or_release_empty(seg);
@@ -222,9 +228,46 @@ private:
   void decommit_free_pages() noexcept {
     release_empty_segments();
     arenas_->purge(true);
+    decommit_pages(false);
+    page_purge_at_ = 0;
+  }
+
+  // Free pages are purged like released arena slots: after the arenas'
+  // purge delay, so that a page freed and taken again soon costs no page
+  // faults, yet a thread that freed much gives it back. Checked where a
+  // page is taken and where the heap collects.
+  void purge_if_due() noexcept {
+    arenas_->purge();
+    if constexpr (DecommitBase<B>) {
+      if (page_purge_at_ == 0 || detail::monotonic_ns() < page_purge_at_)
+        return;
+      page_purge_at_ = 0;
+      // Empty segments kept for reuse were not reused in time: they go
+      // back to the arenas (which keep them committed a while longer).
+      release_empty_segments();
+      decommit_pages(true);
+    }
+  }
+
+  void mark_dirty(Segment* seg, std::uint64_t pages) noexcept {
+    if constexpr (DecommitBase<B>) {
+      seg->dirty_mask |= pages;
+      if (page_purge_at_ == 0)
+        page_purge_at_ =
+            detail::monotonic_ns() + std::int64_t{arenas_->purge_delay_ms()} * 1'000'000;
+    } else {
+      (void)seg, (void)pages;
+    }
+  }
+
+  // Decommits the free pages of our segments (`dirty_only`: those marked
+  // dirty; else all that are not known to be zero).
+  void decommit_pages(bool dirty_only) noexcept {
     if constexpr (DecommitBase<B>) {
       for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
-        for (std::uint64_t m = seg->free_mask; m != 0; m &= m - 1) {
+        std::uint64_t const pages = dirty_only ? seg->free_mask & seg->dirty_mask : seg->free_mask;
+        seg->dirty_mask = 0;
+        for (std::uint64_t m = pages; m != 0; m &= m - 1) {
           Page& pg = seg->pages[std::countr_zero(m)];
           // Page 0's area starts on an OS page when the header fills whole
           // OS pages (the default geometry); otherwise it stays committed.
@@ -240,6 +283,8 @@ private:
           }
         }
       }
+    } else {
+      (void)dirty_only;
     }
   }
 
@@ -252,6 +297,9 @@ private:
     seg->in_avail = false;
     if (seg->free_mask != 0)
       avail_push(seg);
+    // A reclaimed segment may bring free pages still to purge.
+    if (seg->dirty_mask != 0)
+      mark_dirty(seg, 0);
     // The pages in use of a reclaimed segment become ours (a fresh one has none).
     for (std::uint32_t i = 0; i < seg->page_count; ++i) {
       if (seg->pages[i].in_use)
@@ -306,6 +354,7 @@ private:
   SegmentList avail_[3]; // small, medium, large
   SegmentList empty_;    // linked through Segment::next
   std::size_t empty_count_ = 0;
+  std::int64_t page_purge_at_ = 0; // when dirty free pages are due (monotonic ns), 0: none
   detail::DelayedFreeList delayed_;
   // Statistics only (nested, so that code for the other case is not checked).
   struct Counters : detail::ContextCounters {};

@@ -311,7 +311,7 @@ public:
         adopt_pages(seg);
       cx_->decommit_free_pages();
     } else {
-      cx_->arenas().purge();
+      cx_->purge_if_due();
     }
   }
 
