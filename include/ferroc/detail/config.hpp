@@ -179,6 +179,11 @@ inline constexpr std::uint32_t purge_delay_ms = FERROC_PURGE_DELAY_MS;
 // past 8, a fresh page is the cheaper bet.
 inline constexpr std::size_t page_search_max = 8;
 
+// Allocation slow paths between two looks of a heap at all its pages
+// (collect without force): bounds how long blocks that other threads freed
+// into pages the heap does not use stay there.
+inline constexpr std::uint32_t heap_collect_interval = 1024;
+
 // Abandoned segments a Context looks at per segment request before it asks
 // the arenas for a fresh one (bounded work on the slow path).
 inline constexpr std::size_t reclaim_visits = 16;

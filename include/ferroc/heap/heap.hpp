@@ -527,6 +527,12 @@ private:
     }
     if (FERROC_UNLIKELY(detached()))
       return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
+    // Now and then look at every page: blocks other threads freed into
+    // pages this thread no longer allocates from come back, empty pages go
+    // back to their segments, and due purges run. Without it, memory freed
+    // by other threads stays with a heap that only uses a few size classes.
+    if (++slow_calls_ % detail::heap_collect_interval == 0)
+      collect(false);
     drain_delayed();
     if (align > detail::min_align)
       return allocate_aligned(size, align, zero);
@@ -759,10 +765,15 @@ private:
     }
     Block* b =
         detail::page_has_aligned_blocks(pg) ? detail::block_start(pg, p) : static_cast<Block*>(p);
-    if (detail::page_owner(pg) == owner_)
+    if (detail::page_owner(pg) == owner_) {
       free_block_local(pg, b);
-    else
-      detail::free_block_remote(pg, b);
+      return;
+    }
+    detail::free_block_remote(pg, b);
+    // A thread that frees other threads' blocks may allocate little itself
+    // meanwhile: its heap, too, takes in what others freed to it now and then.
+    if (++slow_calls_ % detail::heap_collect_interval == 0)
+      collect(false);
   }
 
   void free_block_local(Page* pg, Block* b) noexcept {
@@ -1034,6 +1045,7 @@ private:
   detail::HeapFallback fallback_ = nullptr;
   detail::PageQueue bins_[detail::class_count];
   detail::PageQueue full_;
+  std::uint32_t slow_calls_ = 0; // slow paths taken (allocations, cross-thread frees)
 };
 
 template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
