@@ -42,9 +42,8 @@ public:
   void add(std::uint64_t n) noexcept {
     v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  std::uint64_t get() const noexcept {
-    return v_.load(std::memory_order_relaxed);
-  } // relaxed: a statistic
+  // relaxed: as above.
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
 
 private:
   atomic<std::uint64_t> v_{0};
@@ -53,20 +52,28 @@ private:
 /// A count any thread may raise.
 class SharedCounter {
 public:
-  void add(std::uint64_t n) noexcept {
-    v_.fetch_add(n, std::memory_order_relaxed);
-  } // relaxed: a statistic
-  std::uint64_t get() const noexcept {
-    return v_.load(std::memory_order_relaxed);
-  } // relaxed: a statistic
+  // relaxed: a statistic, which orders nothing else.
+  void add(std::uint64_t n) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
 
 private:
   atomic<std::uint64_t> v_{0};
 };
 
-/// A quantity any thread may raise or lower, with the highest value it
-/// ever had.
-class Gauge {
+/// A quantity and the highest value it ever had, readable by any thread.
+class GaugeReadings {
+public:
+  // relaxed: statistics, which order nothing else.
+  std::size_t current() const noexcept { return current_.load(std::memory_order_relaxed); }
+  std::size_t peak() const noexcept { return peak_.load(std::memory_order_relaxed); }
+
+protected:
+  atomic<std::size_t> current_{0};
+  atomic<std::size_t> peak_{0};
+};
+
+/// A quantity any thread may raise or lower.
+class Gauge : public GaugeReadings {
 public:
   void add(std::size_t n) noexcept {
     // relaxed: a statistic; nothing else is ordered by it.
@@ -77,45 +84,24 @@ public:
                                                       std::memory_order_relaxed)) {
     }
   }
-  void sub(std::size_t n) noexcept {
-    current_.fetch_sub(n, std::memory_order_relaxed);
-  } // relaxed: a statistic
-  std::size_t current() const noexcept {
-    return current_.load(std::memory_order_relaxed);
-  } // relaxed: a statistic
-  std::size_t peak() const noexcept {
-    return peak_.load(std::memory_order_relaxed);
-  } // relaxed: a statistic
-
-private:
-  atomic<std::size_t> current_{0};
-  atomic<std::size_t> peak_{0};
+  // relaxed: a statistic.
+  void sub(std::size_t n) noexcept { current_.fetch_sub(n, std::memory_order_relaxed); }
 };
 
-/// A quantity one thread changes and any thread may read, with its peak.
-class OwnedGauge {
+/// A quantity one thread changes.
+class OwnedGauge : public GaugeReadings {
 public:
-  // relaxed: see OwnedCounter.
+  // relaxed: only the owner writes (see OwnedCounter).
   void add(std::size_t n) noexcept {
     std::size_t const now = current_.load(std::memory_order_relaxed) + n;
     current_.store(now, std::memory_order_relaxed);
     if (now > peak_.load(std::memory_order_relaxed))
       peak_.store(now, std::memory_order_relaxed);
   }
+  // relaxed: as above.
   void sub(std::size_t n) noexcept {
-    current_.store(current_.load(std::memory_order_relaxed) - n,
-                   std::memory_order_relaxed); // relaxed: owner only
+    current_.store(current_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
-  std::size_t current() const noexcept {
-    return current_.load(std::memory_order_relaxed);
-  } // relaxed: a statistic
-  std::size_t peak() const noexcept {
-    return peak_.load(std::memory_order_relaxed);
-  } // relaxed: a statistic
-
-private:
-  atomic<std::size_t> current_{0};
-  atomic<std::size_t> peak_{0};
 };
 
 /// A Context's own counts: blocks its heap handed out and took back, per
