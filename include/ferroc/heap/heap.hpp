@@ -772,7 +772,9 @@ private:
     detail::free_block_remote(pg, b);
     // A thread that frees other threads' blocks may allocate little itself
     // meanwhile: its heap, too, takes in what others freed to it now and then.
-    if (++slow_calls_ % detail::heap_collect_interval == 0)
+    // (A detached heap may be shared by threads that have none yet: it
+    // writes nothing.)
+    if (!detached() && ++slow_calls_ % detail::heap_collect_interval == 0)
       collect(false);
   }
 
