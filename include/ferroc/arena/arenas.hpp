@@ -119,6 +119,14 @@ public:
 
   /// Decommits the released slots whose purge delay has passed, or with
   /// `force` every released slot still committed. Cheap when none waits.
+  ///
+  /// Released slots wait in two generations: those released since the last
+  /// round and those released in the round before. A round, once the
+  /// deadline has passed, decommits the older generation only, so every slot
+  /// stays committed between one and two delays. (Decommitting all that
+  /// waits at each deadline would purge a slot released a moment before:
+  /// a program that frees and allocates big blocks at a steady pace then
+  /// faults most of them in again; big_alloc took 4 times the page faults.)
   void purge(bool force = false) noexcept {
     if constexpr (DecommitBase<B>) {
       // relaxed: a hint; the exchange or CAS below decides.
@@ -136,11 +144,33 @@ public:
                                                    std::memory_order_relaxed))
           return;
       }
+      // relaxed: only the round's winner changes the epoch; a releaser that
+      // reads it late files its slots one generation early (purged sooner).
+      unsigned const epoch = purge_epoch_.load(std::memory_order_relaxed);
+      unsigned const younger = epoch & 1;
+      unsigned const older = younger ^ 1;
+      // A round that comes late (the program was idle) finds the younger
+      // generation due too.
+      // relaxed: a time stamp; a release we miss is purged a round early.
+      bool const younger_due = force || detail::monotonic_ns() - last_release_ns_[younger].load(
+                                                                     std::memory_order_relaxed) >=
+                                            purge_delay_ns_.load(std::memory_order_relaxed);
       // acquire: arenas counted here have their index claimed; xstart tells.
       std::size_t const n =
           std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
-      for (std::size_t k = 0; k < n; ++k)
-        purge_arena(arenas_[k]);
+      bool waiting = false;
+      for (std::size_t k = 0; k < n; ++k) {
+        if (younger_due)
+          purge_arena(arenas_[k], younger);
+        purge_arena(arenas_[k], older);
+        waiting |= purge_arena_waits(arenas_[k]);
+      }
+      // The younger generation becomes the older one; new releases go to
+      // the generation just emptied.
+      // relaxed: see above.
+      purge_epoch_.store(epoch + 1, std::memory_order_relaxed);
+      if (waiting)
+        set_purge_deadline();
     }
   }
 
@@ -273,7 +303,7 @@ public:
       // relaxed: a setting.
       std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
       if (delay > 0) {
-        release_delayed(a, mask, delay);
+        release_delayed(a, mask);
         purge();
         return;
       }
@@ -356,34 +386,60 @@ private:
     // Free slots still committed, waiting for their purge. A thread changes
     // a slot's bit only while it holds the slot's xin_use bit (releaser,
     // claimer or purger), so that bit orders every access to this one.
-    detail::atomic<std::uint64_t> xpurge{0};
+    // Indexed by the purge epoch's parity at their release (see purge).
+    detail::atomic<std::uint64_t> xpurge[2] = {0, 0};
   };
 
   // Frees the slots of `mask` without decommitting them, and makes sure a
   // deadline for their purge is set.
-  void release_delayed(Arena& a, std::uint64_t mask, std::int64_t delay) noexcept {
+  void release_delayed(Arena& a, std::uint64_t mask) noexcept {
+    // relaxed: a late epoch only files the slots a generation early (see purge).
+    unsigned const gen = purge_epoch_.load(std::memory_order_relaxed) & 1;
+    // relaxed: a time stamp (see purge).
+    last_release_ns_[gen].store(detail::monotonic_ns(), std::memory_order_relaxed);
     // relaxed: we still hold the slots' in-use bits; the fetch_and below
     // publishes this.
-    a.xpurge.fetch_or(mask, std::memory_order_relaxed);
+    a.xpurge[gen].fetch_or(mask, std::memory_order_relaxed);
     // seq_cst: a store-load pair with purge(), which clears the deadline and
-    // then reads xin_use: either it sees these slots free and purges them,
-    // or we see no deadline and set one. Release: our writes to the slots
-    // happen before a claimer's acquire sees them free.
+    // then reads xin_use: either it sees these slots free and takes care of
+    // them, or we see no deadline and set one. Release: our writes to the
+    // slots happen before a claimer's acquire sees them free.
     a.xin_use.fetch_and(~mask, std::memory_order_seq_cst);
     segments_.sub(1); // statistics: the slots stay committed until their purge
     // seq_cst: see above.
     if (purge_expire_.load(std::memory_order_seq_cst) != 0)
       return;
+    set_purge_deadline();
+  }
+
+  // Sets the deadline of the next purge round one delay from now, unless
+  // one is set already (losing to another thread leaves its deadline, which
+  // is as early as ours).
+  void set_purge_deadline() noexcept {
+    // relaxed: a setting.
+    std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
     std::int64_t none = 0;
-    // seq_cst: see above; losing to another releaser leaves its deadline,
-    // which is as early as ours.
+    // seq_cst: see release_delayed.
     purge_expire_.compare_exchange_strong(none, detail::monotonic_ns() + delay,
                                           std::memory_order_seq_cst, std::memory_order_relaxed);
   }
 
-  // Decommits every free slot of `a` that waits for its purge: the purger
-  // claims them in xin_use first, so no claimer takes a slot being purged.
-  void purge_arena(Arena& a) noexcept {
+  // Whether free slots of `a` still wait for a purge (either generation).
+  static bool purge_arena_waits(Arena& a) noexcept {
+    // seq_cst: with release_delayed's store-load pair, a slot released
+    // before our round took the deadline is seen here (its release of the
+    // in-use bit happened before, and its purge bit before that).
+    std::uint64_t const free = ~a.xin_use.load(std::memory_order_seq_cst);
+    // relaxed: ordered by the load above.
+    return ((a.xpurge[0].load(std::memory_order_relaxed) |
+             a.xpurge[1].load(std::memory_order_relaxed)) &
+            free) != 0;
+  }
+
+  // Decommits every free slot of `a` that waits for its purge in generation
+  // `gen`: the purger claims them in xin_use first, so no claimer takes a
+  // slot being purged.
+  void purge_arena(Arena& a, unsigned gen) noexcept {
     // acquire: the arena's fields were written before xstart was published.
     std::byte* start = a.xstart.load(std::memory_order_acquire);
     if (start == nullptr)
@@ -393,7 +449,7 @@ private:
     std::uint64_t held = 0;
     for (;;) {
       // relaxed: a hint; re-read below once the slots are ours.
-      held = a.xpurge.load(std::memory_order_relaxed) & ~word;
+      held = a.xpurge[gen].load(std::memory_order_relaxed) & ~word;
       if (held == 0)
         return;
       // acquire: the releasers' purge bits and writes are visible to us.
@@ -403,7 +459,7 @@ private:
     }
     // relaxed: the slots' in-use bits are ours (see Arena::xpurge); another
     // purger may have done some of them between our hint and our claim.
-    std::uint64_t const pending = a.xpurge.load(std::memory_order_relaxed) & held;
+    std::uint64_t const pending = a.xpurge[gen].load(std::memory_order_relaxed) & held;
     for (std::uint64_t m = pending; m != 0;) {
       auto const first = static_cast<std::size_t>(std::countr_zero(m));
       auto const count = static_cast<std::size_t>(std::countr_one(m >> first));
@@ -414,7 +470,7 @@ private:
       counters_.committed.sub(static_cast<std::size_t>(std::popcount(pending)) *
                               detail::segment_size);
     // relaxed: ordered by the release of the in-use bits below.
-    a.xpurge.fetch_and(~pending, std::memory_order_relaxed);
+    a.xpurge[gen].fetch_and(~pending, std::memory_order_relaxed);
     // release: the decommit happens before a claimer's acquire sees the
     // slots free.
     a.xin_use.fetch_and(~held, std::memory_order_release);
@@ -458,10 +514,9 @@ private:
       if (word == ~std::uint64_t{0})
         return {};
       // relaxed: only a preference; the claim below reads the real bits.
-      std::size_t const slot =
-          committed_only
-              ? find_committed_run(word, a.xpurge.load(std::memory_order_relaxed), count, a.slots)
-              : find_run(word, count, a.slots);
+      std::size_t const slot = committed_only
+                                   ? find_committed_run(word, committed_slots(a), count, a.slots)
+                                   : find_run(word, count, a.slots);
       if (slot == a.slots)
         return {};
       std::uint64_t const mask = run_mask(slot, count);
@@ -475,6 +530,13 @@ private:
     }
   }
 
+  // Free slots still committed (a preference for claims: relaxed, the
+  // claim reads the real bits).
+  static std::uint64_t committed_slots(Arena& a) noexcept {
+    return a.xpurge[0].load(std::memory_order_relaxed) |
+           a.xpurge[1].load(std::memory_order_relaxed);
+  }
+
   // The slots of `mask` were just claimed: they no longer wait for a purge.
   // Returns whether they read as zero (none was still committed).
   // Statistics: slots still committed were counted as such all along.
@@ -482,7 +544,8 @@ private:
     if constexpr (DecommitBase<B>) {
       // relaxed: our in-use bits guard these purge bits, and the claim's
       // acquire made the releaser's setting visible.
-      std::uint64_t const was = a.xpurge.fetch_and(~mask, std::memory_order_relaxed);
+      std::uint64_t const was = a.xpurge[0].fetch_and(~mask, std::memory_order_relaxed) |
+                                a.xpurge[1].fetch_and(~mask, std::memory_order_relaxed);
       if constexpr (detail::stats_enabled)
         counters_.committed.add(static_cast<std::size_t>(std::popcount(mask & ~was)) *
                                 detail::segment_size);
@@ -608,8 +671,12 @@ private:
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;
   // Release slots for this long before their purge (ns; 0: decommit at once).
   detail::atomic<std::int64_t> purge_delay_ns_{std::int64_t{detail::purge_delay_ms} * 1'000'000};
-  // When the earliest waiting slot is due (monotonic ns), 0 when none waits.
+  // When the next purge round is due (monotonic ns), 0 when none waits.
   detail::atomic<std::int64_t> purge_expire_{0};
+  // Rounds of purge so far; its parity is the generation releases go to.
+  detail::atomic<unsigned> purge_epoch_{0};
+  // The last release into each generation (monotonic ns).
+  detail::atomic<std::int64_t> last_release_ns_[2] = {0, 0};
   Arena arenas_[detail::max_arenas];
 };
 
