@@ -129,6 +129,11 @@ inline constexpr std::size_t small_block_max = small_page_size / 8;
 inline constexpr std::size_t medium_block_max = medium_page_size / 8;
 inline constexpr std::size_t large_block_max = segment_size / 2;
 
+// Large blocks take runs of slices of a segment, one block per run (see
+// Segment): a slice is a small page, so a large segment has as many.
+inline constexpr std::size_t large_slice_shift = small_page_shift;
+inline constexpr std::size_t large_slice_size = small_page_size;
+
 // Sizes up to this reach their page through one indexed load (the direct
 // array of a Heap), which is what keeps the fast path short. The same in
 // every geometry (it may reach into medium pages when they are small).

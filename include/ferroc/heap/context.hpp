@@ -106,6 +106,72 @@ private:
     return pg;
   }
 
+  // A large page for one block of `block_size`: a run of free slices in a
+  // large segment we own, marked in use; or nullptr.
+  Page* take_large_page(std::size_t block_size) noexcept {
+    purge_if_due();
+    std::uint32_t const count = detail::large_slices(block_size);
+    for (Segment* seg = avail_[kind_index(PageKind::large)].first; seg != nullptr;
+         seg = seg->avail_next) {
+      std::uint32_t const first = free_run(seg->free_mask, count);
+      if (first != 0)
+        return take_run(seg, first, count);
+    }
+    return nullptr;
+  }
+
+  // The first slice of a run of `count` free slices (bits of `free`), or 0
+  // (slice 0 is never free in a large segment).
+  static std::uint32_t free_run(std::uint64_t free, std::uint32_t count) noexcept {
+    // Bit i of `starts` survives when slices i..i+count-1 are all free.
+    std::uint64_t starts = free;
+    for (std::uint32_t k = 1; k < count && starts != 0; k *= 2) {
+      std::uint32_t const step = std::min(k, count - k);
+      starts &= starts >> step;
+      if (step < k) // the last round: the run is covered
+        break;
+    }
+    return starts == 0 ? 0 : static_cast<std::uint32_t>(std::countr_zero(starts));
+  }
+
+  Page* take_run(Segment* seg, std::uint32_t first, std::uint32_t count) noexcept {
+    std::uint64_t const run = run_bits(first, count);
+    seg->free_mask &= ~run;
+    seg->dirty_mask &= ~run;
+    ++seg->used_pages;
+    if (seg->free_mask == 0)
+      avail_remove(seg);
+    Page* pg = &seg->pages[first];
+    // The run reads as zero if every slice does; the block will be written.
+    bool zero = true;
+    for (std::uint32_t i = first; i < first + count; ++i) {
+      Page& slice = seg->pages[i];
+      zero = zero && slice.mem_is_zero;
+      slice.mem_is_zero = false;
+      if constexpr (detail::stats_enabled)
+        recommitted(&slice);
+    }
+    pg->mem_is_zero = zero;
+    pg->slice_count = static_cast<std::uint8_t>(count);
+    pg->area_size = static_cast<std::uint32_t>(count << detail::large_slice_shift);
+    pg->in_use = true;
+    detail::page_set_owner(pg, this);
+    if constexpr (detail::stats_enabled) {
+      counters_.pages.add(1);
+      arenas_->counters().pages.add(1);
+    }
+    return pg;
+  }
+
+  static std::uint64_t run_bits(std::uint32_t first, std::uint32_t count) noexcept {
+    return (count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1) << first;
+  }
+
+  // A page of `kind` for blocks of `block_size` in a segment we own, or nullptr.
+  Page* take_page(PageKind kind, std::size_t block_size) noexcept {
+    return kind == PageKind::large ? take_large_page(block_size) : take_free_page(kind);
+  }
+
   // Statistics: a page decommitted by decommit_free_pages holds memory
   // again from its next use on.
   void recommitted(Page* pg) noexcept {
@@ -117,7 +183,7 @@ private:
 
   // Takes the first page of a new segment for `kind`: an empty one we kept,
   // or a fresh claim from the arenas.
-  Page* take_page_from_new_segment(PageKind kind) noexcept {
+  Page* take_page_from_new_segment(PageKind kind, std::size_t block_size) noexcept {
     Segment* seg = nullptr;
     if (Segment* cached = empty_.first) {
       empty_.first = cached->next;
@@ -139,7 +205,7 @@ private:
     // see "not mine" either way.
     seg->xowner.store(this, std::memory_order_relaxed);
     adopt_segment(seg);
-    return take_free_page(kind);
+    return take_page(kind, block_size);
   }
 
   // Empty segments kept for reuse (any page kind) instead of going back to
@@ -183,8 +249,12 @@ private:
       counters_.pages.sub(1);
       arenas_->counters().pages.sub(1);
     }
-    seg->free_mask |= std::uint64_t{1} << i;
-    mark_dirty(seg, std::uint64_t{1} << i);
+    // A large page's slices become free one by one again.
+    std::uint64_t const bits = run_bits(i, pg->slice_count);
+    pg->slice_count = 1;
+    pg->area_size = detail::page_area_size(i, seg->page_shift);
+    seg->free_mask |= bits;
+    mark_dirty(seg, bits);
     --seg->used_pages;
     if (seg->used_pages == 0) {
       keep_or_release_empty(seg);

@@ -559,12 +559,20 @@ private:
       return nullptr;
     if (size <= detail::large_block_max && align <= detail::large_block_max) {
       // Page areas start on a multiple of page_area_align, so a class that
-      // is a multiple of the alignment is aligned already.
+      // is a multiple of the alignment is aligned already; large blocks
+      // start on a slice.
       std::size_t const cs = detail::class_size(detail::size_class_of(size));
       if (align <= detail::page_area_align && cs % align == 0)
         return allocate_generic(size, zero);
+      if (align <= detail::large_slice_size && cs > detail::medium_block_max)
+        return allocate_generic(size, zero);
+      // Otherwise a block padded by the alignment, the pointer inside it:
+      // in a small or medium page only, as a pointer past a large block's
+      // first slice would not find its page.
       std::size_t const padded = size + align - 1;
-      if (padded <= detail::large_block_max) {
+      if (padded > detail::medium_block_max && align <= detail::large_slice_size)
+        return allocate_generic(detail::medium_block_max + 1, zero);
+      if (padded <= detail::medium_block_max) {
         void* p = allocate_generic(padded, zero);
         if (p == nullptr)
           return nullptr;
@@ -582,9 +590,12 @@ private:
 
   // A page of class `c` with a free block, or nullptr when out of memory.
   Page* find_page(std::size_t c) noexcept {
+    std::size_t const block_size = detail::class_size(c);
+    detail::PageKind const kind = detail::page_kind_of_block(block_size);
+    if (kind == detail::PageKind::large)
+      return find_large_page(c);
     if (Page* pg = search_bin(c))
       return pg;
-    detail::PageKind const kind = detail::page_kind_of_block(detail::class_size(c));
     Page* pg = cx_->take_free_page(kind);
     // Before claiming a new segment, take over one of a dead heap's: it
     // may even bring a page of this class with free blocks.
@@ -598,11 +609,38 @@ private:
       pg = cx_->take_free_page(kind);
     }
     if (pg == nullptr)
-      pg = cx_->take_page_from_new_segment(kind);
+      pg = cx_->take_page_from_new_segment(kind, block_size);
     if (pg == nullptr)
       return nullptr;
     init_page(pg, c);
     bin_push_front(pg);
+    return pg;
+  }
+
+  // A large page holds one block: a fresh run of slices each time, which
+  // goes straight to the full queue (its one block is about to be handed
+  // out) and back to its segment when the block is freed. A dead heap's
+  // segment is taken over first, as for the other kinds.
+  Page* find_large_page(std::size_t c) noexcept {
+    std::size_t const block_size = detail::class_size(c);
+    Page* pg = cx_->take_large_page(block_size);
+    while (pg == nullptr) {
+      Segment* seg = cx_->reclaim_segment();
+      if (seg == nullptr)
+        break;
+      adopt_pages(seg);
+      pg = cx_->take_large_page(block_size);
+    }
+    if (pg == nullptr)
+      pg = cx_->take_page_from_new_segment(detail::PageKind::large, block_size);
+    if (pg == nullptr)
+      return nullptr;
+    init_page(pg, c);
+    full_.push_back(pg);
+    detail::page_set_flags(pg, detail::page_in_full);
+    // relaxed: no other thread holds a block of this page yet; the block's
+    // hand-over orders this (and xheap, set by init_page) with its free.
+    pg->xthread_free.store(detail::use_delayed, std::memory_order_relaxed);
     return pg;
   }
 
@@ -686,6 +724,15 @@ private:
   }
 
   void* allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
+    if (void* p = try_allocate_huge(size, align, zero))
+      return p;
+    // Out of memory: empty segments we keep, and slots waiting for their
+    // purge, may make the run the block needs.
+    collect(true);
+    return try_allocate_huge(size, align, zero);
+  }
+
+  void* try_allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
     using namespace detail;
     if (size > (std::size_t{1} << 62) || align > (std::size_t{1} << 40))
       return nullptr;
@@ -791,9 +838,12 @@ private:
   // An empty page stays while it is the only one of its class, so a
   // program that allocates and frees one block at a time does not take and
   // give back a page on every call; otherwise it goes back to its segment.
+  //
+  // A large page (one block) goes back at once: its slices serve the next
+  // large block of any size.
   FERROC_NOINLINE void retire_page(Page* pg) noexcept {
     detail::PageQueue const& q = bins_[pg->class_index];
-    if (q.first == pg && pg->next == nullptr)
+    if (q.first == pg && pg->next == nullptr && pg->block_size <= detail::medium_block_max)
       return;
     free_page(pg);
   }

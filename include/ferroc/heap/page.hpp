@@ -69,13 +69,14 @@ struct Page {
   std::uint8_t class_index = 0;
   Block* local_free = nullptr; // the owner's own frees, moved to `free` when it runs dry
   std::size_t block_size = 0;
-  std::uint32_t capacity = 0;  // blocks carved from the area so far
-  std::uint32_t reserved = 0;  // blocks that fit the area
-  std::byte* area = nullptr;   // first block
-  std::uint32_t area_size = 0; // bytes of the area (unused for a huge block's page)
-  bool zero_init = false;      // the area read as zero when this page was set up
-  bool decommitted = false;    // statistics: its memory was decommitted while the page was free
-  Page* next = nullptr;        // neighbours in the heap's bin (or full) queue
+  std::uint32_t capacity = 0;   // blocks carved from the area so far
+  std::uint32_t reserved = 0;   // blocks that fit the area
+  std::byte* area = nullptr;    // first block
+  std::uint32_t area_size = 0;  // bytes of the area (unused for a huge block's page)
+  bool zero_init = false;       // the area read as zero when this page was set up
+  bool decommitted = false;     // statistics: its memory was decommitted while the page was free
+  std::uint8_t slice_count = 1; // a large page's run of slices (see Segment)
+  Page* next = nullptr;         // neighbours in the heap's bin (or full) queue
   Page* prev = nullptr;
 
   // Touched by other threads: a tagged stack of their frees (DelayState in

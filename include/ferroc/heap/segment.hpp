@@ -33,6 +33,15 @@ struct SegmentSource {
 /// The header at the start of every segment. A segment is aligned to
 /// segment_size, so a block finds it by masking its own address, and its
 /// page by the offset: freeing needs neither a size nor a lookup table.
+///
+/// Small and medium segments are split into pages of one size. A large
+/// segment is split into slices (small-page sized) and each large page is a
+/// run of them holding one block: the page descriptor is its first slice's,
+/// the others of the run are neither free nor in use. Slice 0 keeps the
+/// header only, so every large block starts on a slice boundary: aligned to
+/// the slice size, and no pointer to its start masks to another slice.
+/// Blocks of any large class thus share a segment, and a freed run serves
+/// the next large block of any size, as mimalloc's spans do.
 struct Segment {
   // The Context that owns the segment; nullptr while abandoned, and always
   // for huge segments, whose single block any thread may release.
@@ -77,6 +86,20 @@ inline bool page_area_decommits(Page const* pg) noexcept {
   return reinterpret_cast<std::uintptr_t>(pg->area) % os_page_size == 0;
 }
 
+/// The bytes of slice (or page) `i` of a segment split into pages of
+/// `1 << shift` bytes: the first loses the header.
+constexpr std::uint32_t page_area_size(std::uint32_t i, std::uint8_t shift) noexcept {
+  std::size_t const page_size = std::size_t{1} << shift;
+  return static_cast<std::uint32_t>(i == 0 ? page_size - segment_header_size : page_size);
+}
+
+/// Slices a large page of blocks of `block_size` bytes takes.
+constexpr std::uint32_t large_slices(std::size_t block_size) noexcept {
+  return static_cast<std::uint32_t>((block_size + large_slice_size - 1) >> large_slice_shift);
+}
+static_assert(large_slices(large_block_max) < max_pages_per_segment,
+              "a large block must fit the slices of a segment past the header's");
+
 /// Page shift of huge segments: every offset maps to page 0.
 inline constexpr std::uint8_t huge_page_shift = 63;
 
@@ -94,7 +117,7 @@ constexpr std::uint8_t page_shift_of(PageKind kind) noexcept {
   case PageKind::medium:
     return medium_page_shift;
   case PageKind::large:
-    return segment_shift;
+    return large_slice_shift;
   case PageKind::huge:
     break;
   }
@@ -126,6 +149,8 @@ inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, Segme
   seg->page_count = static_cast<std::uint32_t>(segment_size >> seg->page_shift);
   seg->free_mask =
       seg->page_count == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << seg->page_count) - 1;
+  if (kind == PageKind::large)
+    seg->free_mask &= ~std::uint64_t{1}; // slice 0: the header's
   seg->source = source;
   auto* base = static_cast<std::byte*>(mem);
   std::size_t const page_size = std::size_t{1} << seg->page_shift;
@@ -133,7 +158,7 @@ inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, Segme
     Page& pg = seg->pages[i];
     std::size_t const start = i == 0 ? segment_header_size : i * page_size;
     pg.area = base + start;
-    pg.area_size = static_cast<std::uint32_t>((i + 1) * page_size - start);
+    pg.area_size = page_area_size(i, seg->page_shift);
     pg.mem_is_zero = zeroed;
   }
   return seg;
