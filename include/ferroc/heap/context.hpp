@@ -91,7 +91,7 @@ private:
       return nullptr;
     auto const i = static_cast<std::uint32_t>(std::countr_zero(seg->free_mask));
     seg->free_mask &= ~(std::uint64_t{1} << i);
-    seg->dirty_mask &= ~(std::uint64_t{1} << i);
+    clear_dirty(seg, std::uint64_t{1} << i);
     ++seg->used_pages;
     if (seg->free_mask == 0)
       avail_remove(seg);
@@ -137,7 +137,7 @@ private:
   Page* take_run(Segment* seg, std::uint32_t first, std::uint32_t count) noexcept {
     std::uint64_t const run = run_bits(first, count);
     seg->free_mask &= ~run;
-    seg->dirty_mask &= ~run;
+    clear_dirty(seg, run);
     ++seg->used_pages;
     if (seg->free_mask == 0)
       avail_remove(seg);
@@ -298,63 +298,92 @@ private:
   void decommit_free_pages() noexcept {
     release_empty_segments();
     arenas_->purge(true);
-    decommit_pages(false);
+    decommit_all_free_pages();
     page_purge_at_ = 0;
   }
 
   // Free pages are purged like released arena slots: after the arenas'
   // purge delay, so that a page freed and taken again soon costs no page
   // faults, yet a thread that freed much gives it back. Checked where a
-  // page is taken and where the heap collects.
+  // page is taken and where the heap collects. As for arena slots, a round
+  // purges the pages freed before the previous round, so each waits
+  // between one and two delays; a round that comes a delay late (the
+  // thread was idle) purges the younger ones too.
   void purge_if_due() noexcept {
     arenas_->purge();
     if constexpr (DecommitBase<B>) {
-      if (page_purge_at_ == 0 || detail::monotonic_ns() < page_purge_at_)
+      if (page_purge_at_ == 0)
         return;
+      std::int64_t const now = detail::monotonic_ns();
+      if (now < page_purge_at_)
+        return;
+      std::int64_t const delay = purge_delay_ns();
+      bool const late = now - page_purge_at_ >= delay;
       page_purge_at_ = 0;
       // Empty segments kept for reuse were not reused in time: they go
       // back to the arenas (which keep them committed a while longer).
       release_empty_segments();
-      decommit_pages(true);
+      bool waiting = false;
+      for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
+        std::uint64_t const due = seg->dirty_old_mask | (late ? seg->dirty_mask : 0);
+        decommit_pages(seg, due & seg->free_mask);
+        seg->dirty_old_mask = late ? 0 : seg->dirty_mask & seg->free_mask;
+        seg->dirty_mask = 0;
+        waiting = waiting || seg->dirty_old_mask != 0;
+      }
+      if (waiting)
+        page_purge_at_ = now + delay;
     }
+  }
+
+  std::int64_t purge_delay_ns() const noexcept {
+    return std::int64_t{arenas_->purge_delay_ms()} * 1'000'000;
   }
 
   void mark_dirty(Segment* seg, std::uint64_t pages) noexcept {
     if constexpr (DecommitBase<B>) {
       seg->dirty_mask |= pages;
       if (page_purge_at_ == 0)
-        page_purge_at_ =
-            detail::monotonic_ns() + std::int64_t{arenas_->purge_delay_ms()} * 1'000'000;
+        page_purge_at_ = detail::monotonic_ns() + purge_delay_ns();
     } else {
       (void)seg, (void)pages;
     }
   }
 
-  // Decommits the free pages of our segments (`dirty_only`: those marked
-  // dirty; else all that are not known to be zero).
-  void decommit_pages(bool dirty_only) noexcept {
+  // Pages `pages` of `seg` were taken: nothing of theirs waits for a purge.
+  static void clear_dirty(Segment* seg, std::uint64_t pages) noexcept {
+    seg->dirty_mask &= ~pages;
+    seg->dirty_old_mask &= ~pages;
+  }
+
+  // Decommits every free page of our segments not known to be zero.
+  void decommit_all_free_pages() noexcept {
+    for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
+      decommit_pages(seg, seg->free_mask);
+      seg->dirty_mask = seg->dirty_old_mask = 0;
+    }
+  }
+
+  // Decommits free pages `pages` of `seg`.
+  void decommit_pages(Segment* seg, std::uint64_t pages) noexcept {
     if constexpr (DecommitBase<B>) {
-      for (Segment* seg = all_.first; seg != nullptr; seg = seg->next) {
-        std::uint64_t const pages = dirty_only ? seg->free_mask & seg->dirty_mask : seg->free_mask;
-        seg->dirty_mask = 0;
-        for (std::uint64_t m = pages; m != 0; m &= m - 1) {
-          Page& pg = seg->pages[std::countr_zero(m)];
-          // Page 0's area starts on an OS page when the header fills whole
-          // OS pages (the default geometry); otherwise it stays committed.
-          if (pg.mem_is_zero || !detail::page_area_decommits(&pg))
-            continue;
-          arenas_->base().decommit(pg.area, pg.area_size);
-          pg.mem_is_zero = B::decommit_zeroes;
-          if constexpr (detail::stats_enabled) {
-            if (!pg.decommitted) {
-              pg.decommitted = true;
-              arenas_->counters().committed.sub(pg.area_size);
-            }
+      for (std::uint64_t m = pages; m != 0; m &= m - 1) {
+        Page& pg = seg->pages[std::countr_zero(m)];
+        // Page 0's area starts on an OS page when the header fills whole
+        // OS pages (the default geometry); otherwise it stays committed.
+        if (pg.mem_is_zero || !detail::page_area_decommits(&pg))
+          continue;
+        arenas_->base().decommit(pg.area, pg.area_size);
+        pg.mem_is_zero = B::decommit_zeroes;
+        if constexpr (detail::stats_enabled) {
+          if (!pg.decommitted) {
+            pg.decommitted = true;
+            arenas_->counters().committed.sub(pg.area_size);
           }
         }
       }
     } else {
-      (void)dirty_only;
+      (void)seg, (void)pages;
     }
   }
 
@@ -368,7 +397,7 @@ private:
     if (seg->free_mask != 0)
       avail_push(seg);
     // A reclaimed segment may bring free pages still to purge.
-    if (seg->dirty_mask != 0)
+    if ((seg->dirty_mask | seg->dirty_old_mask) != 0)
       mark_dirty(seg, 0);
     // The pages in use of a reclaimed segment become ours (a fresh one has none).
     for (std::uint32_t i = 0; i < seg->page_count; ++i) {

@@ -53,8 +53,9 @@ struct Segment {
   std::uint8_t page_shift = 0;
   std::uint32_t page_count = 0;
   std::uint32_t used_pages = 0;
-  std::uint64_t free_mask = 0;  // bit i: pages[i] is free
-  std::uint64_t dirty_mask = 0; // bit i: pages[i] is free and may hold memory to decommit
+  std::uint64_t free_mask = 0;      // bit i: pages[i] is free
+  std::uint64_t dirty_mask = 0;     // bit i: pages[i] is free and may hold memory to decommit
+  std::uint64_t dirty_old_mask = 0; // ... and was so before the last purge round
   SegmentSource source;
   Segment* next = nullptr; // the owning Context's list of all its segments
   Segment* prev = nullptr;
