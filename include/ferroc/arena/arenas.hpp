@@ -121,12 +121,14 @@ public:
   /// `force` every released slot still committed. Cheap when none waits.
   ///
   /// Released slots wait in two generations: those released since the last
-  /// round and those released in the round before. A round, once the
-  /// deadline has passed, decommits the older generation only, so every slot
-  /// stays committed between one and two delays. (Decommitting all that
-  /// waits at each deadline would purge a slot released a moment before:
-  /// a program that frees and allocates big blocks at a steady pace then
-  /// faults most of them in again; big_alloc took 4 times the page faults.)
+  /// round and those released before it. A round, once the deadline has
+  /// passed, decommits the older generation only, so a slot goes at the
+  /// second round after its release, a whole delay at least. (Decommitting
+  /// all that waits at each deadline would purge a slot released a moment
+  /// before: a program that frees and allocates big blocks at a steady pace
+  /// then faults most of them in again, big_alloc 4 times as often. Rounds
+  /// are counted rather than the time since each release, as a thread that
+  /// gets the CPU only now and then finds its own releases a delay old.)
   void purge(bool force = false) noexcept {
     if constexpr (DecommitBase<B>) {
       // relaxed: a hint; the exchange or CAS below decides.
@@ -149,18 +151,12 @@ public:
       unsigned const epoch = purge_epoch_.load(std::memory_order_relaxed);
       unsigned const younger = epoch & 1;
       unsigned const older = younger ^ 1;
-      // A round that comes late (the program was idle) finds the younger
-      // generation due too.
-      // relaxed: a time stamp; a release we miss is purged a round early.
-      bool const younger_due = force || detail::monotonic_ns() - last_release_ns_[younger].load(
-                                                                     std::memory_order_relaxed) >=
-                                            purge_delay_ns_.load(std::memory_order_relaxed);
       // acquire: arenas counted here have their index claimed; xstart tells.
       std::size_t const n =
           std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
       bool waiting = false;
       for (std::size_t k = 0; k < n; ++k) {
-        if (younger_due)
+        if (force)
           purge_arena(arenas_[k], younger);
         purge_arena(arenas_[k], older);
         waiting |= purge_arena_waits(arenas_[k]);
@@ -395,8 +391,6 @@ private:
   void release_delayed(Arena& a, std::uint64_t mask) noexcept {
     // relaxed: a late epoch only files the slots a generation early (see purge).
     unsigned const gen = purge_epoch_.load(std::memory_order_relaxed) & 1;
-    // relaxed: a time stamp (see purge).
-    last_release_ns_[gen].store(detail::monotonic_ns(), std::memory_order_relaxed);
     // relaxed: we still hold the slots' in-use bits; the fetch_and below
     // publishes this.
     a.xpurge[gen].fetch_or(mask, std::memory_order_relaxed);
@@ -675,8 +669,6 @@ private:
   detail::atomic<std::int64_t> purge_expire_{0};
   // Rounds of purge so far; its parity is the generation releases go to.
   detail::atomic<unsigned> purge_epoch_{0};
-  // The last release into each generation (monotonic ns).
-  detail::atomic<std::int64_t> last_release_ns_[2] = {0, 0};
   Arena arenas_[detail::max_arenas];
 };
 
