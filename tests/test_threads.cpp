@@ -304,6 +304,67 @@ TEST_CASE("a new heap reclaims abandoned segments while blocks are live", "[thre
   CHECK(arenas.segments_in_use() == start_segments);
 }
 
+TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them",
+          "[threads][abandon][large]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  const std::size_t start_segments = arenas.segments_in_use();
+  // Sizes of several large classes: they share slices of the same segments.
+  constexpr std::size_t sizes[] = {80 * KiB, 200 * KiB, 700 * KiB, 2 * MiB};
+  std::vector<void*> survivors;
+  std::thread owner([&] {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    for (std::size_t i = 0; i < 16; ++i) {
+      void* p = heap.allocate(sizes[i % 4]);
+      REQUIRE(p != nullptr);
+      // Large blocks start on a slice.
+      CHECK(ferroc_test::is_aligned(p, ferroc::detail::large_slice_size));
+      fill_pattern(p, sizes[i % 4], i);
+      survivors.push_back(p);
+    }
+  });
+  owner.join();
+  CHECK(arenas.abandoned_segments() > 0);
+  {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    heap.collect(true); // reclaims the segments; their blocks stay live
+    CHECK(arenas.abandoned_segments() == 0);
+    std::size_t corrupted = 0;
+    for (std::size_t i = 0; i < survivors.size(); ++i) {
+      corrupted += check_pattern(survivors[i], sizes[i % 4], i) ? 0 : 1;
+    }
+    CHECK(corrupted == 0);
+    // Half go back from another thread: the heap learns of each free on its
+    // next slow path, without a collect.
+    std::thread other([&] {
+      for (std::size_t i = 0; i < survivors.size(); i += 2) {
+        arenas.deallocate(survivors[i]);
+      }
+    });
+    other.join();
+    // The freed runs serve new large blocks of other sizes, never a survivor.
+    std::vector<void*> fresh;
+    for (std::size_t i = 0; i < 8; ++i) {
+      void* p = heap.allocate(sizes[(i + 1) % 4]);
+      REQUIRE(p != nullptr);
+      fill_pattern(p, sizes[(i + 1) % 4], ~std::uint64_t{i});
+      fresh.push_back(p);
+    }
+    for (std::size_t i = 1; i < survivors.size(); i += 2) {
+      corrupted += check_pattern(survivors[i], sizes[i % 4], i) ? 0 : 1;
+      heap.deallocate(survivors[i]);
+    }
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      corrupted += check_pattern(fresh[i], sizes[(i + 1) % 4], ~std::uint64_t{i}) ? 0 : 1;
+      heap.deallocate(fresh[i]);
+    }
+    CHECK(corrupted == 0);
+    heap.collect(true);
+  }
+  CHECK(arenas.segments_in_use() == start_segments);
+}
+
 TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]") {
   // One owner allocates; four threads free disjoint quarters concurrently,
   // all pushing onto the same pages' thread-free lists. The owner then

@@ -1002,6 +1002,10 @@ private:
           return; // that was the segment's last page
       } else {
         bin_push_back(pg);
+        // A large page's one block is in use: the page waits in the full
+        // queue (see find_large_page), where its free rings our list.
+        if (pg->block_size > detail::medium_block_max)
+          move_to_full(pg);
       }
     }
   }
