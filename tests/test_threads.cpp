@@ -309,7 +309,7 @@ TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them"
   MmapArenas arenas{ferroc::MmapAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
   // Sizes of several large classes: they share slices of the same segments.
-  constexpr std::size_t sizes[] = {80 * KiB, 200 * KiB, 700 * KiB, 2 * MiB};
+  constexpr std::size_t sizes[] = {80 * KiB, 200 * KiB, 700 * KiB, 1536 * KiB};
   std::vector<void*> survivors;
   std::thread owner([&] {
     MmapContext cx{arenas};
