@@ -338,35 +338,33 @@ public:
     }
   }
 
+  /// Segments are abandoned under one of `abandon_tags` tags (the heap
+  /// layer tags them by page kind), so that a reclaimer finds one it can
+  /// use without taking in the others.
+  static constexpr std::size_t abandon_tags = 4;
+  static constexpr std::size_t any_tag = abandon_tags;
+
   /// Puts a one-slot segment whose owner died up for reclaim.
-  void abandon(std::uint32_t arena, std::uint32_t slot) noexcept {
+  void abandon(std::uint32_t arena, std::uint32_t slot, std::size_t tag) noexcept {
     abandoned_count_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
     // release: the segment's header and pages, as the dying owner left them,
     // are visible to whoever clears this bit with acquire.
-    arenas_[arena].xabandoned.fetch_or(std::uint64_t{1} << slot, std::memory_order_release);
+    arenas_[arena].xabandoned[tag].fetch_or(std::uint64_t{1} << slot, std::memory_order_release);
   }
 
-  /// Takes ownership of one abandoned segment, visiting at most `budget`
-  /// candidates; returns its start or nullptr.
-  void* reclaim(std::size_t budget) noexcept {
+  /// Takes ownership of one abandoned segment of `tag` (any_tag: of any),
+  /// visiting at most `budget` candidates; returns its start or nullptr.
+  void* reclaim(std::size_t budget, std::size_t tag = any_tag) noexcept {
+    // acquire: arenas counted here have their index claimed; xstart was
+    // published before any of their slots could be abandoned.
     std::size_t const n =
         std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+    std::size_t const first_tag = tag == any_tag ? 0 : tag;
+    std::size_t const last_tag = tag == any_tag ? abandon_tags : tag + 1;
     for (std::size_t k = 0; k < n && budget != 0; ++k) {
-      Arena& a = arenas_[k];
-      // relaxed: only a hint; the fetch_and below decides.
-      std::uint64_t bits = a.xabandoned.load(std::memory_order_relaxed);
-      while (bits != 0 && budget != 0) {
-        --budget;
-        auto const slot = static_cast<std::uint32_t>(std::countr_zero(bits));
-        std::uint64_t const bit = std::uint64_t{1} << slot;
-        // acquire: pairs with abandon()'s release; clearing the bit is what
-        // makes us the owner, so only one thread wins it.
-        std::uint64_t const old = a.xabandoned.fetch_and(~bit, std::memory_order_acquire);
-        if (old & bit) {
-          abandoned_count_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
-          return a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
-        }
-        bits = old & ~bit;
+      for (std::size_t t = first_tag; t < last_tag && budget != 0; ++t) {
+        if (void* mem = reclaim_in(arenas_[k], t, budget))
+          return mem;
       }
     }
     return nullptr;
@@ -378,13 +376,36 @@ private:
     std::size_t chunk_size = 0;
     std::size_t slots = 0;
     detail::atomic<std::uint64_t> xin_use{0};
-    detail::atomic<std::uint64_t> xabandoned{0};
+    detail::atomic<std::uint64_t> xabandoned[abandon_tags] = {0, 0, 0, 0};
     // Free slots still committed, waiting for their purge. A thread changes
     // a slot's bit only while it holds the slot's xin_use bit (releaser,
     // claimer or purger), so that bit orders every access to this one.
     // Indexed by the purge epoch's parity at their release (see purge).
     detail::atomic<std::uint64_t> xpurge[2] = {0, 0};
   };
+
+  // One abandoned segment of `tag` in arena `a`, or nullptr; every bit we
+  // try counts against `budget`, won or not.
+  void* reclaim_in(Arena& a, std::size_t tag, std::size_t& budget) noexcept {
+    detail::atomic<std::uint64_t>& abandoned = a.xabandoned[tag];
+    // relaxed: only a hint; the fetch_and below decides.
+    std::uint64_t bits = abandoned.load(std::memory_order_relaxed);
+    while (bits != 0 && budget != 0) {
+      --budget;
+      auto const slot = static_cast<std::uint32_t>(std::countr_zero(bits));
+      std::uint64_t const bit = std::uint64_t{1} << slot;
+      // acquire: pairs with abandon()'s release; clearing the bit is what
+      // makes us the owner, so only one thread wins it.
+      std::uint64_t const old = abandoned.fetch_and(~bit, std::memory_order_acquire);
+      if (old & bit) {
+        abandoned_count_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+        // relaxed: xstart was published before any slot of the arena was claimed.
+        return a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
+      }
+      bits = old & ~bit;
+    }
+    return nullptr;
+  }
 
   // Frees the slots of `mask` without decommitting them, and makes sure a
   // deadline for their purge is set.

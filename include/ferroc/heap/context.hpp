@@ -80,6 +80,8 @@ private:
   };
 
   static std::size_t kind_index(PageKind kind) noexcept { return static_cast<std::size_t>(kind); }
+  // Abandoned segments are tagged with their kind (see reclaim_segment).
+  static_assert(static_cast<std::size_t>(PageKind::huge) < Arenas<B>::abandon_tags);
 
   // A free page of `kind` in a segment we own, marked in use; or nullptr.
   // Taking a page is also where a busy thread notices that released arena
@@ -269,7 +271,22 @@ private:
   Segment* reclaim_segment() noexcept {
     if (arenas_->abandoned_segments() == 0)
       return nullptr;
-    void* mem = arenas_->reclaim(detail::reclaim_visits);
+    return own_reclaimed(arenas_->reclaim(detail::reclaim_visits));
+  }
+
+  // Takes ownership of one abandoned segment with pages of `kind`, or
+  // nullptr. Those of other kinds wait for a thread that allocates their
+  // kind: taken in here they would only add to our memory (their free
+  // pages cannot serve this kind) while we claim a new segment all the
+  // same, and the thread that could use them claims one too (mstress: the
+  // first thread of a round took in nearly all, the other claimed fresh).
+  Segment* reclaim_segment(PageKind kind) noexcept {
+    if (arenas_->abandoned_segments() == 0)
+      return nullptr;
+    return own_reclaimed(arenas_->reclaim(detail::reclaim_visits, kind_index(kind)));
+  }
+
+  Segment* own_reclaimed(void* mem) noexcept {
     if (mem == nullptr)
       return nullptr;
     auto* seg = static_cast<Segment*>(mem);
@@ -289,7 +306,7 @@ private:
       // A later Context at our address must not take these pages for its own.
       for (std::uint32_t i = 0; i < seg->page_count; ++i)
         detail::page_set_owner(&seg->pages[i], nullptr);
-      arenas_->abandon(seg->source.arena, seg->source.slot);
+      arenas_->abandon(seg->source.arena, seg->source.slot, kind_index(seg->kind));
     }
   }
 

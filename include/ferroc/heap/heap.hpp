@@ -600,7 +600,7 @@ private:
     // Before claiming a new segment, take over one of a dead heap's: it
     // may even bring a page of this class with free blocks.
     while (pg == nullptr) {
-      Segment* seg = cx_->reclaim_segment();
+      Segment* seg = cx_->reclaim_segment(kind);
       if (seg == nullptr)
         break;
       adopt_pages(seg);
@@ -625,7 +625,7 @@ private:
     std::size_t const block_size = detail::class_size(c);
     Page* pg = cx_->take_large_page(block_size);
     while (pg == nullptr) {
-      Segment* seg = cx_->reclaim_segment();
+      Segment* seg = cx_->reclaim_segment(detail::PageKind::large);
       if (seg == nullptr)
         break;
       adopt_pages(seg);
