@@ -23,8 +23,9 @@
 //   FERROC_STAT               1: keep statistics (detail/stats.hpp, ferroc/stats.hpp);
 //                             0 (default): the allocation paths count nothing
 //   FERROC_PURGE_DELAY_MS     milliseconds that segment slots given back to
-//                             an arena stay committed before their memory
-//                             goes back to the base (default 10; 0 decommits
+//                             an arena (and free pages) stay committed at
+//                             least before their memory goes back to the
+//                             base (default 10; 0 decommits
 //                             at once); Arenas::set_purge_delay_ms changes it
 //                             at run time. Only bases that can decommit use it
 //
@@ -167,9 +168,10 @@ inline constexpr std::size_t max_arenas = segment_shift >= 20 ? 1024 : 64;
 
 // Released arena slots stay committed this long, so that a segment or huge
 // block given back and taken again soon (threads that come and go, huge
-// blocks freed and allocated in a loop) costs no page faults. A purge
-// decommits, after this delay, every slot released before it, checked when
-// slots are claimed or released, pages are taken and heaps collect.
+// blocks freed and allocated in a loop) costs no page faults. Purge rounds
+// run this far apart while memory waits, and a round decommits what was
+// free already at the round before (Arenas::purge), checked when slots are
+// claimed or released, pages are taken and heaps collect.
 // Measured on big_alloc and mstress (2 and 16 threads): 10 ms cuts their page
 // faults by half to two thirds; 100 ms cuts more but holds more memory
 // (peak RSS up to a fifth higher again), 2 ms keeps too little to reuse.
