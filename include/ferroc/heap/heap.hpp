@@ -964,6 +964,7 @@ private:
     while (b != nullptr) {
       Block* next = detail::delayed_next_of(b);
       Page* pg = detail::segment_of(b)->page_of(b);
+      wait_for_delayed_freeing(pg);
       // A remote thread rang for this page: it is freeing blocks of it now
       // (a batch, most often), which keep coming on the page's remote list.
       // At the front, the next search collects them in one go; at the back,
@@ -973,6 +974,24 @@ private:
         unfull(pg, true);
       free_block_local(pg, b);
       b = next;
+    }
+  }
+
+  // A remote thread that rang our delayed list for `pg` still writes the
+  // page's delay state after its push. The block we took from the list may
+  // be the page's last (always so for a large page), and the page, even
+  // its segment, may then be freed and used again: first let that write
+  // land. It is a few instructions away, unless its thread lost the CPU.
+  static void wait_for_delayed_freeing(Page* pg) noexcept {
+    // acquire: pairs with the release of the remote's last CAS; its write
+    // happens before we free or reuse the page.
+    for (unsigned spins = 0; (pg->xthread_free.load(std::memory_order_acquire) &
+                              detail::delay_mask) == detail::delayed_freeing;
+         ++spins) {
+      if (spins < 64)
+        FERROC_SPIN_PAUSE();
+      else
+        sched_yield();
     }
   }
 
