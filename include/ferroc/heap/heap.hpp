@@ -936,10 +936,7 @@ private:
       if (current == detail::delayed_freeing) {
         if (state != detail::never_delayed)
           return;
-        if (spins < 64)
-          FERROC_SPIN_PAUSE();
-        else
-          sched_yield();
+        back_off(spins);
         tf = pg->xthread_free.load(std::memory_order_relaxed); // relaxed: re-validated
         continue;
       }
@@ -987,12 +984,17 @@ private:
     // happens before we free or reuse the page.
     for (unsigned spins = 0; (pg->xthread_free.load(std::memory_order_acquire) &
                               detail::delay_mask) == detail::delayed_freeing;
-         ++spins) {
-      if (spins < 64)
-        FERROC_SPIN_PAUSE();
-      else
-        sched_yield();
-    }
+         ++spins)
+      back_off(spins);
+  }
+
+  // Waiting for a remote thread's few instructions: spin a while, then let
+  // it have the CPU (it may have lost it, above all when oversubscribed).
+  static void back_off(unsigned spins) noexcept {
+    if (spins < 64)
+      FERROC_SPIN_PAUSE();
+    else
+      sched_yield();
   }
 
   // ---- abandon and reclaim ---------------------------------------------
