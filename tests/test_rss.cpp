@@ -319,3 +319,62 @@ TEST_CASE("free pages of segments still in use are purged after the delay", "[rs
   for (void* p : kept)
     heap.deallocate(p);
 }
+
+TEST_CASE("a heap back to light work gives back what other threads freed, without collect",
+          "[rss]") {
+  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  arenas.set_purge_delay_ms(1);
+  ferroc::Context cx{arenas};
+  ferroc::Heap heap{cx};
+  ferroc_test::Rng rng(0x0055'0000'0003ULL);
+  std::vector<void*> blocks;
+  blocks.reserve(64 * MiB / 64);
+  const std::size_t baseline = ferroc_test::resident_bytes();
+  // A peak of 64 MiB of small blocks, which another thread frees: their
+  // pages wait with the blocks on their cross-thread lists.
+  for (std::size_t total = 0; total < 64 * MiB;) {
+    const std::size_t size = 16 * rng.between(1, 16);
+    void* p = heap.allocate(size);
+    REQUIRE(p != nullptr);
+    std::memset(p, 0x5a, size);
+    blocks.push_back(p);
+    total += size;
+  }
+  const std::size_t peak = ferroc_test::resident_bytes();
+  std::thread([&] {
+    for (void* p : blocks)
+      arenas.deallocate(p);
+  }).join();
+  blocks.clear();
+  // Light work, as a thread between two bursts does: a few blocks of the
+  // same sizes live at a time, and a pause now and then. No collect call:
+  // the heap looks at all its pages on its own (every 50 ms, at a slow
+  // path). It runs until the memory is back, or for 5 s at most.
+  void* slots[64] = {};
+  std::size_t after = peak;
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    for (int i = 0; i < 256; ++i) {
+      void*& slot = slots[rng.below(64)];
+      heap.deallocate(slot);
+      slot = heap.allocate(16 * rng.between(1, 16));
+      REQUIRE(slot != nullptr);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    after = ferroc_test::resident_bytes();
+    if (after <= baseline + 16 * MiB)
+      break;
+  }
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after "
+                       << after / KiB << " KiB, " << waited.count() << " ms of light work");
+  for (void* p : slots)
+    heap.deallocate(p);
+#if FERROC_TEST_SANITIZED
+  WARN("built with a sanitizer: the RSS bound is not checked");
+#else
+  CHECK(peak >= baseline + 48 * MiB);
+  CHECK(after <= baseline + 16 * MiB);
+#endif
+}

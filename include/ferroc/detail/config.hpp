@@ -190,6 +190,13 @@ inline constexpr std::size_t page_search_max = 8;
 // (collect without force): bounds how long blocks that other threads freed
 // into pages the heap does not use stay there.
 inline constexpr std::uint32_t heap_collect_interval = 1024;
+// Over a base that decommits, the heap also looks at all its pages when
+// heap_collect_period_ms have passed since its last look. It reads the clock
+// at every heap_clock_interval-th allocation slow path, counting those that
+// only take back the page's own frees (a read costs about as much as such a
+// slow path).
+inline constexpr std::uint32_t heap_collect_period_ms = 50;
+inline constexpr std::uint32_t heap_clock_interval = 8;
 
 // Abandoned segments a Context looks at per segment request before it asks
 // the arenas for a fresh one (bounded work on the slow path).

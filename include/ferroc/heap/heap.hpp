@@ -313,6 +313,9 @@ public:
     } else {
       cx_->purge_if_due();
     }
+    if constexpr (DecommitBase<B>)
+      collect_at_ =
+          detail::monotonic_ns() + std::int64_t{detail::heap_collect_period_ms} * 1'000'000;
   }
 
   /// Calls `fn(void* block, std::size_t usable)` for every live block of
@@ -508,6 +511,22 @@ private:
   }
 
   FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
+    // Now and then look at every page: blocks other threads freed into
+    // pages this thread no longer allocates from come back, empty pages go
+    // back to their segments, and due purges run. Without it, memory freed
+    // by other threads stays with a heap that only uses a few size classes.
+    // The look comes every heap_collect_interval slow paths (below), and
+    // over a base that decommits also at the first slow path, even one that
+    // only finds the page's own frees, heap_collect_period_ms after the last
+    // look: a thread back to light work after a peak takes few slow paths,
+    // yet the pages of the peak should go back to the system soon.
+    if constexpr (DecommitBase<B>) {
+      if (--clock_countdown_ == 0) {
+        clock_countdown_ = detail::heap_clock_interval;
+        if (collect_is_due())
+          collect(false);
+      }
+    }
     // Most often the page at hand ran dry while its own frees (or other
     // threads') refilled it: take those back without the search below.
     // (The empty page a size starts with never has any.)
@@ -527,10 +546,6 @@ private:
     }
     if (FERROC_UNLIKELY(detached()))
       return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
-    // Now and then look at every page: blocks other threads freed into
-    // pages this thread no longer allocates from come back, empty pages go
-    // back to their segments, and due purges run. Without it, memory freed
-    // by other threads stays with a heap that only uses a few size classes.
     if (++slow_calls_ % detail::heap_collect_interval == 0)
       collect(false);
     drain_delayed();
@@ -818,11 +833,23 @@ private:
     }
     detail::free_block_remote(pg, b);
     // A thread that frees other threads' blocks may allocate little itself
-    // meanwhile: its heap, too, takes in what others freed to it now and then.
-    // (A detached heap may be shared by threads that have none yet: it
-    // writes nothing.)
-    if (!detached() && ++slow_calls_ % detail::heap_collect_interval == 0)
+    // meanwhile: its heap, too, looks at all its pages now and then. Over a
+    // base that decommits, at most once a period: a walk of thousands of
+    // pages at every thousand frees would cost more than the frees. (A
+    // detached heap may be shared by threads that have none yet: it writes
+    // nothing.)
+    if (!detached() && ++slow_calls_ % detail::heap_collect_interval == 0 &&
+        (!DecommitBase<B> || collect_is_due()))
       collect(false);
+  }
+
+  // Over a base that decommits: whether heap_collect_period_ms have passed
+  // since the heap last looked at all its pages (see allocate_slow).
+  bool collect_is_due() const noexcept {
+    if constexpr (DecommitBase<B>)
+      return detail::monotonic_ns() >= collect_at_;
+    else
+      return false;
   }
 
   void free_block_local(Page* pg, Block* b) noexcept {
@@ -1123,6 +1150,8 @@ private:
   detail::PageQueue bins_[detail::class_count];
   detail::PageQueue full_;
   std::uint32_t slow_calls_ = 0; // slow paths taken (allocations, cross-thread frees)
+  std::int64_t collect_at_ = 0;  // monotonic ns when allocate_slow looks at all pages again
+  std::uint32_t clock_countdown_ = detail::heap_clock_interval; // slow paths to the next clock read
 };
 
 template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
