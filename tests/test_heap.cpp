@@ -223,6 +223,47 @@ TEST_CASE("a freed block is reused by the next allocation of its class", "[heap]
   CHECK(distinct.size() < 10000);
 }
 
+TEST_CASE("a class that needs a second page again takes back the one it gave up", "[heap]") {
+  Fixture f;
+  // No purge while the test runs: pages freed stay resident, as they do
+  // for a purge delay after their free.
+  f.arenas.set_purge_delay_ms(60'000);
+  auto page_of = [](void* p) { return ferroc::detail::segment_of(p)->page_of(p); };
+  // Another class's page first, then a page and a bit of a second of 256 B
+  // blocks: the other page has the lower index.
+  std::vector<void*> others;
+  for (int i = 0; i < 8; ++i) {
+    others.push_back(f.heap.allocate(KiB));
+    REQUIRE(others.back() != nullptr);
+  }
+  std::vector<void*> first_page;
+  std::vector<void*> second_page;
+  void* const first = f.heap.allocate(256);
+  REQUIRE(first != nullptr);
+  first_page.push_back(first);
+  while (second_page.size() < 4) {
+    void* p = f.heap.allocate(256);
+    REQUIRE(p != nullptr);
+    (page_of(p) == page_of(first) ? first_page : second_page).push_back(p);
+  }
+  ferroc::detail::Page* const second = page_of(second_page.front());
+  REQUIRE(page_of(others.front()) < second);
+  // Both pages go back to their segment, the second one last.
+  for (void* p : others)
+    f.heap.deallocate(p);
+  for (void* p : second_page)
+    f.heap.deallocate(p);
+  f.heap.collect(false);
+  // The class outgrows its first page again: it takes the page it had
+  // (resident where it touched it), not the lowest free one.
+  void* again = f.heap.allocate(256);
+  REQUIRE(again != nullptr);
+  CHECK(page_of(again) == second);
+  f.heap.deallocate(again);
+  for (void* p : first_page)
+    f.heap.deallocate(p);
+}
+
 TEST_CASE("impossible requests return nullptr without throwing", "[heap]") {
   Fixture f;
   CHECK(f.heap.allocate(std::numeric_limits<std::size_t>::max()) == nullptr);

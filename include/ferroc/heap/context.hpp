@@ -83,15 +83,16 @@ private:
   // Abandoned segments are tagged with their kind (see reclaim_segment).
   static_assert(static_cast<std::size_t>(PageKind::huge) < Arenas<B>::abandon_tags);
 
-  // A free page of `kind` in a segment we own, marked in use; or nullptr.
+  // A free page of `kind` in a segment we own, for class `c`, marked in
+  // use; or nullptr.
   // Taking a page is also where a busy thread notices that released arena
   // slots are due for their purge (a load when none waits).
-  Page* take_free_page(PageKind kind) noexcept {
+  Page* take_free_page(PageKind kind, std::size_t c) noexcept {
     purge_if_due();
     Segment* seg = avail_[kind_index(kind)].first;
     if (seg == nullptr)
       return nullptr;
-    auto const i = static_cast<std::uint32_t>(std::countr_zero(seg->free_mask));
+    std::uint32_t const i = warmest_free_page(seg, c);
     seg->free_mask &= ~(std::uint64_t{1} << i);
     clear_dirty(seg, std::uint64_t{1} << i);
     ++seg->used_pages;
@@ -106,6 +107,23 @@ private:
       recommitted(pg);
     }
     return pg;
+  }
+
+  // The free page of `seg` to take for class `c`. A page freed since the
+  // last purge rounds is still resident: one that last held class c first
+  // (it is resident where c touches it), then any such page, then the
+  // first free one. A class that needs a second page for a moment, again
+  // and again, so takes the same one back instead of touching every free
+  // page of the segment in turn before a purge comes, each page as far as
+  // the largest class it ever held (sh6bench: 1.3x mimalloc's peak RSS).
+  static std::uint32_t warmest_free_page(Segment const* seg, std::size_t c) noexcept {
+    std::uint64_t const warm = seg->free_mask & (seg->dirty_mask | seg->dirty_old_mask);
+    for (std::uint64_t m = warm; m != 0; m &= m - 1) {
+      auto const i = static_cast<std::uint32_t>(std::countr_zero(m));
+      if (seg->pages[i].class_index == c)
+        return i;
+    }
+    return static_cast<std::uint32_t>(std::countr_zero(warm != 0 ? warm : seg->free_mask));
   }
 
   // A large page for one block of `block_size`: a run of free slices in a
@@ -171,7 +189,8 @@ private:
 
   // A page of `kind` for blocks of `block_size` in a segment we own, or nullptr.
   Page* take_page(PageKind kind, std::size_t block_size) noexcept {
-    return kind == PageKind::large ? take_large_page(block_size) : take_free_page(kind);
+    return kind == PageKind::large ? take_large_page(block_size)
+                                   : take_free_page(kind, detail::size_class_of(block_size));
   }
 
   // Statistics: a page decommitted by decommit_free_pages holds memory

@@ -611,7 +611,7 @@ private:
       return find_large_page(c);
     if (Page* pg = search_bin(c))
       return pg;
-    Page* pg = cx_->take_free_page(kind);
+    Page* pg = cx_->take_free_page(kind, c);
     // Before claiming a new segment, take over one of a dead heap's: it
     // may even bring a page of this class with free blocks.
     while (pg == nullptr) {
@@ -621,7 +621,7 @@ private:
       adopt_pages(seg);
       if (Page* found = search_bin(c))
         return found;
-      pg = cx_->take_free_page(kind);
+      pg = cx_->take_free_page(kind, c);
     }
     if (pg == nullptr)
       pg = cx_->take_page_from_new_segment(kind, block_size);
