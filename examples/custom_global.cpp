@@ -32,7 +32,7 @@ namespace {
 struct RegionTag {};
 
 // 16 MiB: after paying for alignment that is three 4 MiB segments. A thread's heap takes a
-// segment for each kind of page it uses (small blocks up to 8 KiB, medium, large), so the
+// segment for each kind of page it uses (small blocks up to 16 KiB, medium, large), so the
 // workers below keep to small blocks: two of them fit beside the main thread.
 constexpr std::size_t region_size = std::size_t{1} << 24;
 using Region =

@@ -19,7 +19,7 @@ namespace {
 using ferroc_test::KiB;
 using ferroc_test::MiB;
 
-constexpr std::size_t largest_small = 8 * KiB;
+constexpr std::size_t largest_small = ferroc::detail::small_block_max;
 constexpr std::size_t largest_large = 2 * MiB;
 
 std::size_t class_index(std::size_t size) {
@@ -79,7 +79,8 @@ TEST_CASE("the smallest sizes are word-granular", "[size_class]") {
   }
 }
 
-TEST_CASE("the largest small class is exactly 8 KiB", "[size_class]") {
+TEST_CASE("the largest small class is exactly small_block_max (16 KiB)", "[size_class]") {
+  CHECK(largest_small == 16 * KiB);
   CHECK(block_size(largest_small) == largest_small);
   CHECK(block_size(largest_small - 1) == largest_small);
   CHECK(block_size(largest_small + 1) > largest_small);
@@ -111,7 +112,7 @@ TEST_CASE("each class is the smallest one that fits", "[size_class]") {
 
 TEST_CASE("spot checks up to 2 MiB", "[size_class]") {
   std::vector<std::size_t> sizes;
-  for (std::size_t power = 8 * KiB; power <= largest_large; power *= 2) {
+  for (std::size_t power = largest_small; power <= largest_large; power *= 2) {
     sizes.push_back(power - 1);
     sizes.push_back(power);
     sizes.push_back(power + 1);

@@ -61,8 +61,8 @@
 //      (v >> 2) % heaps; 2: Arenas::deallocate (no heap at all); 3:
 //      deallocate_nonnull through heap (v >> 2) % heaps.
 //   S  three bytes: a selector byte and a 16-bit value (see decode_size):
-//      0-63 tiny (0..128), 64-143 up to 1 KiB, 144-191 small (up to 8 KiB),
-//      192-223 medium (up to 64 KiB), 224-239 large (up to 2 MiB), 240-251 a
+//      0-63 tiny (0..128), 64-143 up to 1 KiB, 144-191 up to 8 KiB,
+//      192-223 up to 64 KiB, 224-239 large (up to 2 MiB), 240-251 a
 //      size-class boundary (class size - 1, + 0, + 1), 252-255 huge
 //      (2 MiB + 1 .. 8 MiB).
 //
