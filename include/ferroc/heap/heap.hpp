@@ -520,8 +520,10 @@ private:
     // only finds the page's own frees, heap_collect_period_ms after the last
     // look: a thread back to light work after a peak takes few slow paths,
     // yet the pages of the peak should go back to the system soon.
+    // (A detached heap may be shared by threads that have none yet: it
+    // writes nothing.)
     if constexpr (DecommitBase<B>) {
-      if (--clock_countdown_ == 0) {
+      if (!detached() && --clock_countdown_ == 0) {
         clock_countdown_ = detail::heap_clock_interval;
         if (collect_is_due())
           collect(false);
