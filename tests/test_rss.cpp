@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -63,6 +64,32 @@ std::size_t free_all(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>& 
   return corrupted;
 }
 
+// The resident-set bounds of these tests: the workload's peak grew the
+// resident set by at least `grown` over `baseline` (or the test would prove
+// nothing), and afterwards it is at most `left` above it. Sanitizers keep
+// shadow memory and quarantines, so the resident set no longer reflects the
+// allocator: under them the bounds are not checked (the workload still ran,
+// and was checked). `note` says what else the test saw.
+void check_resident(std::size_t baseline, std::size_t peak, std::size_t after, std::size_t grown,
+                    std::size_t left, const std::string& note = "") {
+  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after "
+                       << after / KiB << " KiB" << note);
+#if FERROC_TEST_SANITIZED
+  (void)grown, (void)left;
+  WARN("built with a sanitizer: the RSS bound is not checked");
+#else
+  CHECK(peak >= baseline + grown);
+  CHECK(after <= baseline + left);
+#endif
+}
+
+// After collect(true), the whole process's resident set is a few MiB, so
+// 10 % of it would be noise-sized: 10 % of the baseline or 4 MiB, whichever
+// is larger, may stay.
+std::size_t collect_slack(std::size_t baseline) {
+  return std::max(baseline / 10, 4 * MiB);
+}
+
 } // namespace
 
 TEST_CASE("collect(true) returns freed memory to the OS", "[rss]") {
@@ -91,21 +118,7 @@ TEST_CASE("collect(true) returns freed memory to the OS", "[rss]") {
   CHECK(free_all(heap, blocks, rng) == 0);
   heap.collect(true);
   const std::size_t after = ferroc_test::resident_bytes();
-
-  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after collect "
-                       << after / KiB << " KiB");
-#if FERROC_TEST_SANITIZED
-  // ASan/TSan keep shadow memory and quarantine: RSS no longer reflects the
-  // allocator. The workload above still ran (and was checked).
-  WARN("built with a sanitizer: the RSS bound is not checked");
-#else
-  // The workload was really resident, or the test would prove nothing.
-  CHECK(peak >= baseline + workload / 2);
-  // The whole process's resident set is a few MiB, so 10 % of it would be
-  // noise-sized: allow 10 % of the baseline or 4 MiB, whichever is larger.
-  const std::size_t slack = std::max(baseline / 10, 4 * MiB);
-  CHECK(after <= baseline + slack);
-#endif
+  check_resident(baseline, peak, after, workload / 2, collect_slack(baseline));
 
   // And the heap still works after giving its memory back.
   const std::size_t again = fill_heap(heap, blocks, 16 * MiB, rng);
@@ -133,14 +146,7 @@ TEST_CASE("collect(true) returns freed huge and large blocks to the OS", "[rss]"
   }
   heap.collect(true);
   const std::size_t after = ferroc_test::resident_bytes();
-  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after collect "
-                       << after / KiB << " KiB");
-#if FERROC_TEST_SANITIZED
-  WARN("built with a sanitizer: the RSS bound is not checked");
-#else
-  CHECK(peak >= baseline + 64 * MiB);
-  CHECK(after <= baseline + std::max(baseline / 10, 4 * MiB));
-#endif
+  check_resident(baseline, peak, after, 64 * MiB, collect_slack(baseline));
   CHECK(arenas.segments_in_use() == start_segments);
 }
 
@@ -221,14 +227,7 @@ TEST_CASE("collect(true) purges released slots before their delay", "[rss]") {
   }
   heap.collect(true);
   const std::size_t after = ferroc_test::resident_bytes();
-  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after collect "
-                       << after / KiB << " KiB");
-#if FERROC_TEST_SANITIZED
-  WARN("built with a sanitizer: the RSS bound is not checked");
-#else
-  CHECK(peak >= baseline + 128 * MiB);
-  CHECK(after <= baseline + std::max(baseline / 10, 4 * MiB));
-#endif
+  check_resident(baseline, peak, after, 128 * MiB, collect_slack(baseline));
 }
 
 TEST_CASE("released slots are purged after the delay without a forced collect", "[rss]") {
@@ -259,15 +258,8 @@ TEST_CASE("released slots are purged after the delay without a forced collect", 
     heap.collect(false);
   }
   const std::size_t after = ferroc_test::resident_bytes();
-  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after "
-                       << after / KiB << " KiB");
-#if FERROC_TEST_SANITIZED
-  WARN("built with a sanitizer: the RSS bound is not checked");
-#else
-  CHECK(peak >= baseline + 128 * MiB);
-  // The two empty segments a Context keeps, and the pages in use.
-  CHECK(after <= baseline + 16 * MiB);
-#endif
+  // The two empty segments a Context keeps, and the pages in use, may stay.
+  check_resident(baseline, peak, after, 128 * MiB, 16 * MiB);
 }
 
 TEST_CASE("free pages of segments still in use are purged after the delay", "[rss]") {
@@ -306,16 +298,10 @@ TEST_CASE("free pages of segments still in use are purged after the delay", "[rs
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   heap.collect(false);
   const std::size_t after = ferroc_test::resident_bytes();
-  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after "
-                       << after / KiB << " KiB, " << kept.size() << " segments kept");
   CHECK(arenas.segments_in_use() >= kept.size());
-#if FERROC_TEST_SANITIZED
-  WARN("built with a sanitizer: the RSS bound is not checked");
-#else
-  CHECK(peak >= baseline + 100 * MiB);
   // A page per kept block (and the segment headers) stays.
-  CHECK(after <= baseline + 16 * MiB);
-#endif
+  check_resident(baseline, peak, after, 100 * MiB, 16 * MiB,
+                 ", " + std::to_string(kept.size()) + " segments kept");
   for (void* p : kept)
     heap.deallocate(p);
 }
@@ -367,14 +353,8 @@ TEST_CASE("a heap back to light work gives back what other threads freed, withou
   }
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
-  INFO("RSS baseline " << baseline / KiB << " KiB, peak " << peak / KiB << " KiB, after "
-                       << after / KiB << " KiB, " << waited.count() << " ms of light work");
   for (void* p : slots)
     heap.deallocate(p);
-#if FERROC_TEST_SANITIZED
-  WARN("built with a sanitizer: the RSS bound is not checked");
-#else
-  CHECK(peak >= baseline + 48 * MiB);
-  CHECK(after <= baseline + 16 * MiB);
-#endif
+  check_resident(baseline, peak, after, 48 * MiB, 16 * MiB,
+                 ", " + std::to_string(waited.count()) + " ms of light work");
 }
