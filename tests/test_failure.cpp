@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -451,4 +452,34 @@ TEST_CASE("heap_allocator throws std::bad_alloc when the base fails", "[failure]
     CHECK(state.allocations == 0);
     check_all_returned(state);
   }
+}
+
+// The counting base also shows how memory goes back: the slices of a freed
+// large block are adjacent, and they go back in one decommit (each call costs
+// the system a walk of the mapping and a TLB flush), inside the live chunk.
+TEST_CASE("a freed large block goes back to the base in one decommit", "[failure][purge]") {
+  FailState state;
+  {
+    ferroc::Arenas arenas{FailingBase{&state}};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    void* big = heap.allocate(MiB);
+    void* kept = heap.allocate(128 * KiB); // a large block too: keeps the segment in use
+    REQUIRE(big != nullptr);
+    REQUIRE(kept != nullptr);
+    fill_pattern_range(big, 0, MiB, 1);
+    heap.deallocate(big);
+    const std::size_t before = state.decommits;
+    heap.collect(true);
+    CHECK(state.decommits - before == 1);
+    CHECK(state.bad_decommits == 0);
+    // The memory comes back zeroed and whole.
+    void* again = heap.allocate_zeroed(MiB);
+    REQUIRE(again != nullptr);
+    const auto* bytes = static_cast<const unsigned char*>(again);
+    CHECK(std::all_of(bytes, bytes + MiB, [](unsigned char b) { return b == 0; }));
+    heap.deallocate(again);
+    heap.deallocate(kept);
+  }
+  check_all_returned(state);
 }

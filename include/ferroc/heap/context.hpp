@@ -401,16 +401,27 @@ private:
     }
   }
 
-  // Decommits free pages `pages` of `seg`.
+  // Decommits free pages `pages` of `seg`. Adjacent ones go back in one
+  // call: a freed large run is many slices, and every call costs the
+  // system a walk of the mapping and a TLB flush on each core.
   void decommit_pages(Segment* seg, std::uint64_t pages) noexcept {
     if constexpr (DecommitBase<B>) {
+      std::byte* run = nullptr;
+      std::size_t run_size = 0;
       for (std::uint64_t m = pages; m != 0; m &= m - 1) {
         Page& pg = seg->pages[std::countr_zero(m)];
         // Page 0's area starts on an OS page when the header fills whole
         // OS pages (the default geometry); otherwise it stays committed.
         if (pg.mem_is_zero || !detail::page_area_decommits(&pg))
           continue;
-        arenas_->base().decommit(pg.area, pg.area_size);
+        if (run != nullptr && run + run_size == pg.area) {
+          run_size += pg.area_size;
+        } else {
+          if (run != nullptr)
+            arenas_->base().decommit(run, run_size);
+          run = pg.area;
+          run_size = pg.area_size;
+        }
         pg.mem_is_zero = B::decommit_zeroes;
         if constexpr (detail::stats_enabled) {
           if (!pg.decommitted) {
@@ -419,6 +430,8 @@ private:
           }
         }
       }
+      if (run != nullptr)
+        arenas_->base().decommit(run, run_size);
     } else {
       (void)seg, (void)pages;
     }
