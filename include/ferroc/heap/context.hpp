@@ -338,10 +338,11 @@ private:
     page_purge_at_ = 0;
   }
 
-  // Free pages are purged like released arena slots: after the arenas'
-  // purge delay, so that a page freed and taken again soon costs no page
-  // faults, yet a thread that freed much gives it back. Checked where a
-  // page is taken and where the heap collects. As for arena slots, a round
+  // Free pages are purged like released arena slots, after a delay
+  // (page_purge_delay_factor times the arenas' purge delay), so that a page
+  // freed and taken again soon costs no page faults, yet a thread that
+  // freed much gives it back. Checked where a page is taken and where the
+  // heap collects. As for arena slots, a round
   // purges the pages that were free already at the previous round, so a
   // page stays a whole delay of the thread's own activity: with 16 threads
   // on 2 cores a thread waits 10-20 ms for the CPU and found, at every
@@ -373,8 +374,9 @@ private:
     }
   }
 
+  // A round of the page purge (page_purge_delay_factor arena delays).
   std::int64_t purge_delay_ns() const noexcept {
-    return std::int64_t{arenas_->purge_delay_ms()} * 1'000'000;
+    return std::int64_t{arenas_->purge_delay_ms()} * detail::page_purge_delay_factor * 1'000'000;
   }
 
   void mark_dirty(Segment* seg, std::uint64_t pages) noexcept {
