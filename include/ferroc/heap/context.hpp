@@ -84,9 +84,8 @@ private:
   static_assert(static_cast<std::size_t>(PageKind::huge) < Arenas<B>::abandon_tags);
 
   // A free page of `kind` in a segment we own, for class `c`, marked in
-  // use; or nullptr.
-  // Taking a page is also where a busy thread notices that released arena
-  // slots are due for their purge (a load when none waits).
+  // use; or nullptr. Taking a page is also where a busy thread notices that
+  // released arena slots are due for their purge (a load when none waits).
   Page* take_free_page(PageKind kind, std::size_t c) noexcept {
     purge_if_due();
     Segment* seg = avail_[kind_index(kind)].first;
@@ -342,12 +341,12 @@ private:
   // (page_purge_delay_factor times the arenas' purge delay), so that a page
   // freed and taken again soon costs no page faults, yet a thread that
   // freed much gives it back. Checked where a page is taken and where the
-  // heap collects. As for arena slots, a round
-  // purges the pages that were free already at the previous round, so a
-  // page stays a whole delay of the thread's own activity: with 16 threads
-  // on 2 cores a thread waits 10-20 ms for the CPU and found, at every
-  // check, the pages of its last time slice due (xmalloc: 20,000 madvise
-  // calls and 199 k page faults a run, mimalloc 48 and 4.5 k).
+  // heap collects. As for arena slots, a round purges the pages that were
+  // free already at the previous round, so a page stays a whole delay of
+  // the thread's own activity: with 16 threads on 2 cores a thread waits
+  // 10-20 ms for the CPU and found, at every check, the pages of its last
+  // time slice due (xmalloc: 20,000 madvise calls and 199 k page faults a
+  // run, mimalloc 48 and 4.5 k).
   void purge_if_due() noexcept {
     arenas_->purge();
     if constexpr (DecommitBase<B>) {
