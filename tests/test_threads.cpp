@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -415,4 +416,109 @@ TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]"
   for (void* p : blocks) {
     heap.deallocate(p);
   }
+}
+
+TEST_CASE("a page counts the blocks other threads free to it, and its owner trusts the count",
+          "[threads][stress]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapContext cx{arenas};
+  MmapHeap heap{cx};
+  auto page_of = [](void* p) { return ferroc::detail::segment_of(p)->page_of(p); };
+  // 200 blocks of 64 B on one page, which has more to hand out.
+  std::vector<void*> blocks;
+  while (blocks.size() < 200) {
+    void* p = heap.allocate(64);
+    REQUIRE(p != nullptr);
+    if (!blocks.empty() && page_of(p) != page_of(blocks.front())) {
+      heap.deallocate(p);
+      break;
+    }
+    blocks.push_back(p);
+  }
+  REQUIRE(blocks.size() == 200);
+  ferroc::detail::Page* const pg = page_of(blocks.front());
+  REQUIRE(pg->free != nullptr);
+  auto listed = [pg] {
+    // relaxed: read after the freeing threads were joined.
+    return ferroc::detail::thread_free_count(pg->xthread_free.load(std::memory_order_relaxed));
+  };
+  // Four threads free 150 of them at once, all onto the page's one list.
+  auto free_from_threads = [&](std::size_t first, std::size_t last) {
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (std::size_t i = first + t; i < last; i += 4)
+          arenas.deallocate(blocks[i]);
+      });
+    }
+    for (auto& thread : threads)
+      thread.join();
+  };
+  free_from_threads(0, 150);
+  if constexpr (ferroc::detail::thread_free_counted)
+    CHECK(listed() == 150);
+  // A collect leaves them on the list: the page keeps 50 blocks in use
+  // and has free blocks of its own.
+  heap.collect(false);
+  CHECK(pg->in_use);
+  CHECK(pg->used == (ferroc::detail::thread_free_counted ? 200 : 50));
+  // Once the others free the last 50, the count says the page is empty.
+  free_from_threads(150, 200);
+  heap.collect(false);
+  CHECK_FALSE(pg->in_use);
+  heap.collect(true);
+  CHECK(arenas.segments_in_use() == 0);
+}
+
+TEST_CASE("a page that runs dry takes back what other threads freed, counted as they pushed",
+          "[threads][stress]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapContext cx{arenas};
+  MmapHeap heap{cx};
+  // Rounds of: fill whole pages, have four threads free all but one block
+  // of each at once, free a few of our own, and allocate them all again.
+  // Every block must come back exactly once, and the pages' counts of
+  // blocks in use must end at zero.
+  const std::size_t count = 20000 * ferroc_test::test_scale();
+  std::vector<void*> blocks(count);
+  for (int round = 0; round < 4; ++round) {
+    for (std::size_t i = 0; i < count; ++i) {
+      blocks[i] = heap.allocate(48);
+      REQUIRE(blocks[i] != nullptr);
+      fill_pattern(blocks[i], 48, i + round);
+    }
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (std::size_t i = t; i < count; i += 4) {
+          if (i % 64 != 0)
+            arenas.deallocate(blocks[i]);
+        }
+      });
+    }
+    for (std::size_t i = 0; i < count; i += 128)
+      heap.deallocate(blocks[i]);
+    for (auto& thread : threads)
+      thread.join();
+    std::vector<void*> again;
+    std::set<void*> seen;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (i % 64 == 0 && i % 128 != 0)
+        continue; // still ours
+      void* p = heap.allocate(48);
+      REQUIRE(p != nullptr);
+      CHECK(seen.insert(p).second);
+      fill_pattern(p, 48, i);
+      again.push_back(p);
+    }
+    for (std::size_t i = 64; i < count; i += 128) {
+      CHECK(check_pattern(blocks[i], 48, i + round));
+      CHECK(seen.count(blocks[i]) == 0);
+      heap.deallocate(blocks[i]);
+    }
+    for (void* p : again)
+      heap.deallocate(p);
+  }
+  heap.collect(true);
+  CHECK(arenas.segments_in_use() == 0);
 }

@@ -621,6 +621,17 @@ private:
     }
     if (chunk == nullptr)
       return false;
+    // Pages keep the count of their remote-free lists in the top 16 bits of
+    // a 64-bit word (Page::xthread_free): their memory must lie below 2^48,
+    // as user-space memory does on x86-64 and AArch64 unless a program asks
+    // for more.
+    if constexpr (detail::thread_free_counted) {
+      if (reinterpret_cast<std::uintptr_t>(chunk) + size > std::uintptr_t{1}
+                                                               << detail::thread_free_count_shift) {
+        base().deallocate(chunk, size);
+        return false;
+      }
+    }
     // relaxed: the index is only ours; publication happens through xstart.
     std::size_t const k = arena_count_.fetch_add(1, std::memory_order_relaxed);
     if (k >= detail::max_arenas) {

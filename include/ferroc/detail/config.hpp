@@ -158,6 +158,15 @@ inline constexpr std::size_t min_align = 16;
 inline constexpr std::size_t page_area_align =
     small_page_size / 16 < os_page_size ? small_page_size / 16 : os_page_size;
 
+// On 64-bit targets a page keeps the number of blocks on its remote-free
+// list in the top 16 bits of the list's word (Page::xthread_free), so its
+// owner takes the list without walking it. Segments then lie below 2^48
+// (Arenas::add_arena), and a page holds fewer than 2^16 blocks.
+inline constexpr bool thread_free_counted = sizeof(std::uintptr_t) == 8;
+inline constexpr unsigned thread_free_count_shift = thread_free_counted ? 48 : 0;
+static_assert(!thread_free_counted || medium_page_size / min_align < (std::size_t{1} << 16),
+              "a page holds fewer than 2^16 blocks");
+
 // Blocks of fresh pages are threaded onto the free list this many bytes at a
 // time, so a new page touches about one OS page per refill, not all of it.
 inline constexpr std::size_t extend_bytes = 4 * 1024;

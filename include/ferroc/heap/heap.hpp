@@ -291,9 +291,11 @@ public:
     for (std::size_t c = 1; c < detail::class_count; ++c) {
       for (Page* pg = bins_[c].first; pg != nullptr;) {
         Page* next = pg->next;
-        collect_page(pg);
-        if (pg->used == 0)
-          free_page(pg);
+        if (force || !remote_frees_leave_used(pg)) {
+          collect_page(pg);
+          if (pg->used == 0)
+            free_page(pg);
+        }
         pg = next;
       }
     }
@@ -845,6 +847,26 @@ private:
       collect(false);
   }
 
+  // Whether the blocks other threads freed to `pg` so far leave some of its
+  // blocks in use while it still has free blocks to hand out. Then a
+  // periodic collect leaves them on the page's remote list: taken once the
+  // page runs dry, they need no walk (see take_remote_list), and the look
+  // at every page would otherwise walk the lists of the pages in use, each
+  // block a cache miss (rptest, 16 threads: 5 % of the time).
+  static bool remote_frees_leave_used(Page const* pg) noexcept {
+    if constexpr (detail::thread_free_counted) {
+      if (pg->free == nullptr)
+        return false;
+      // relaxed: a count a moment old only puts off a page's free to the
+      // next collect.
+      std::uintptr_t const tf = pg->xthread_free.load(std::memory_order_relaxed);
+      return detail::thread_free_count(tf) < pg->used;
+    } else {
+      (void)pg;
+      return false;
+    }
+  }
+
   // Over a base that decommits: whether heap_collect_period_ms have passed
   // since the heap last looked at all its pages (see allocate_slow).
   bool collect_is_due() const noexcept {
@@ -891,12 +913,12 @@ private:
   void collect_page(Page* pg) noexcept {
     // relaxed: the CAS below re-validates.
     std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
-    if ((tf & ~detail::delay_mask) != 0) {
+    if (detail::thread_free_list(tf) != nullptr) {
       // acquire: pairs with the pushers' release; we read their links.
       while (!pg->xthread_free.compare_exchange_weak(
           tf, tf & detail::delay_mask, std::memory_order_acquire, std::memory_order_relaxed)) {
       }
-      append_to_local_free(pg, reinterpret_cast<Block*>(tf & ~detail::delay_mask));
+      take_remote_list(pg, tf);
     }
     if (pg->free == nullptr && pg->local_free != nullptr) {
       pg->free = pg->local_free;
@@ -905,6 +927,34 @@ private:
     }
   }
 
+  // Puts the blocks other threads freed to `pg` (the list and count of
+  // `tf`, a value taken out of xthread_free) on the page's own lists.
+  void take_remote_list(Page* pg, std::uintptr_t tf) noexcept {
+    Block* const list = detail::thread_free_list(tf);
+    if (list == nullptr)
+      return;
+    if constexpr (detail::thread_free_counted) {
+      // The usual case: the page at hand ran dry. No walk: our own frees
+      // go first (still in cache, most likely), the others' after them.
+      if (pg->free == nullptr) {
+        std::uint32_t const n = detail::thread_free_count(tf);
+        if (pg->local_free != nullptr) {
+          pg->free = pg->local_free;
+          pg->local_free = list;
+        } else {
+          pg->free = list;
+        }
+        pg->free_is_zero = false;
+        pg->used -= n;
+        count_frees(pg, n);
+        return;
+      }
+    }
+    append_to_local_free(pg, list);
+  }
+
+  // Walks the list to its tail and count: a page that still has free
+  // blocks, or a target that does not count its lists.
   void append_to_local_free(Page* pg, Block* list) noexcept {
     if (list == nullptr)
       return;
@@ -1040,7 +1090,7 @@ private:
       // acquire: pairs with the pushers' release; we read their links.
       std::uintptr_t const tf =
           pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
-      append_to_local_free(pg, reinterpret_cast<Block*>(tf & ~detail::delay_mask));
+      take_remote_list(pg, tf);
       if (pg->free == nullptr && pg->local_free != nullptr) {
         pg->free = pg->local_free;
         pg->local_free = nullptr;
@@ -1083,7 +1133,7 @@ private:
       // acquire: pairs with the pushers' release.
       std::uintptr_t const tf =
           pg->xthread_free.exchange(detail::never_delayed, std::memory_order_acquire);
-      append_to_local_free(pg, reinterpret_cast<Block*>(tf & ~detail::delay_mask));
+      take_remote_list(pg, tf);
       pg->next = pg->prev = nullptr;
       detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
       if (pg->used == 0) {

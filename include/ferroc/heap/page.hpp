@@ -38,6 +38,28 @@ enum DelayState : std::uintptr_t {
 };
 inline constexpr std::uintptr_t delay_mask = 3;
 
+/// The rest of `Page::xthread_free`: the head of the list of blocks other
+/// threads freed and, on 64-bit targets, how many blocks the list holds, in
+/// the top 16 bits (see thread_free_counted). The owner then takes the
+/// list without walking it to count its blocks; every block of it is a
+/// cache miss, written last by another thread. The count and the head
+/// change in one CAS, so a push never pairs a count with a stale head.
+/// 32-bit targets count by walking.
+inline constexpr std::uintptr_t thread_free_list_mask =
+    (thread_free_counted ? (std::uintptr_t{1} << thread_free_count_shift) - 1
+                         : ~std::uintptr_t{0}) &
+    ~delay_mask;
+inline constexpr std::uintptr_t thread_free_count_one =
+    thread_free_counted ? std::uintptr_t{1} << thread_free_count_shift : 0;
+
+inline Block* thread_free_list(std::uintptr_t tf) noexcept {
+  return reinterpret_cast<Block*>(tf & thread_free_list_mask);
+}
+/// The number of blocks on the list (counted targets only).
+inline std::uint32_t thread_free_count(std::uintptr_t tf) noexcept {
+  return thread_free_counted ? static_cast<std::uint32_t>(tf >> thread_free_count_shift) : 0;
+}
+
 /// Blocks freed by other threads into pages of a full-page owner land here;
 /// one such list per Heap, a multi-producer stack emptied by the owner.
 struct DelayedFreeList {
@@ -226,8 +248,11 @@ inline void free_block_remote(Page* pg, Block* b) noexcept {
     if ((tf & delay_mask) == use_delayed) {
       next = (tf & ~delay_mask) | delayed_freeing;
     } else {
-      set_next(pg, b, reinterpret_cast<Block*>(tf & ~delay_mask));
-      next = reinterpret_cast<std::uintptr_t>(b) | (tf & delay_mask);
+      set_next(pg, b, thread_free_list(tf));
+      // The count bits of tf plus one; the list bits become b.
+      std::uintptr_t const count =
+          (tf & ~(thread_free_list_mask | delay_mask)) + thread_free_count_one;
+      next = reinterpret_cast<std::uintptr_t>(b) | count | (tf & delay_mask);
     }
     // acq_rel: release makes the link and the user's writes visible to the
     // owner that takes the list; acquire pairs with the owner's release when
