@@ -957,11 +957,9 @@ private:
     append_to_local_free(pg, list);
   }
 
-  // Walks the list to its tail and count: a page that still has free
-  // blocks, or a target that does not count its lists.
+  // Walks the (non-empty) list to its tail and count: a page that still
+  // has free blocks, or a target that does not count its lists.
   void append_to_local_free(Page* pg, Block* list) noexcept {
-    if (list == nullptr)
-      return;
     std::uint32_t count = 1;
     Block* tail = list;
     for (Block* next; (next = detail::next_of(pg, tail)) != nullptr; tail = next)
