@@ -202,8 +202,9 @@ inline constexpr std::uint32_t purge_delay_ms = FERROC_PURGE_DELAY_MS;
 inline constexpr std::uint32_t page_purge_delay_factor = 4;
 
 // Pages of its bin an allocation that found its page dry collects and looks
-// at before it takes a fresh page. Each look may cost an atomic exchange and
-// a walk of the blocks other threads freed; the pages it finds without room
+// at before it takes a fresh page. Each look may cost an atomic exchange
+// (and, where lists are not counted, a walk of the blocks other threads
+// freed: see thread_free_counted); the pages it finds without room
 // leave the bin for the full queue, so the next search starts past them and
 // a page skipped by the bound is looked at soon. Walks past 4 pages are rare
 // (a thread whose pages were all drained at once, a reclaimed segment);
