@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <new>
+#include <type_traits>
 
 #include <pthread.h>
-#include <sched.h>
 
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
@@ -120,12 +122,52 @@ public:
 
 private:
   // A thread's Context and Heap live together, in memory from the base.
-  struct ThreadData {
-    explicit ThreadData(Arenas<B>& arenas) noexcept : cx(arenas), heap(cx) {}
+  struct Resident {
+    explicit Resident(Arenas<B>& arenas) noexcept : cx(arenas), heap(cx) {}
     Context<B> cx;
     Heap<B> heap;
-    ThreadData* next_free = nullptr;
   };
+
+  // A slot of thread data, made when its chunk is carved and never
+  // destroyed: a thread's Resident is made in it when the thread takes the
+  // slot, and destroyed when the thread exits and gives the slot back.
+  struct ThreadData {
+    ThreadData() noexcept {}
+    ~ThreadData() {}
+    // The pool's link. A pop that loses the race for this slot may still
+    // read it while the winner sets up its Resident: it is atomic, and
+    // outside the Resident.
+    std::atomic<ThreadData*> next_free{nullptr};
+    union {
+      Resident r;
+    };
+  };
+
+  // The pool of free slots is a lock-free stack (Treiber), so that nothing
+  // is ever held: a fork (from a signal handler too, while the thread is
+  // inside fork) leaves the child a pool where each push or pop either
+  // happened or did not. Its head word holds the top slot's address and a
+  // tag that every push and pop moves on, so that a pop whose top was taken
+  // and given back in between fails its CAS (ABA). On 64-bit targets the
+  // address takes the low 48 bits (user-space memory lies below 2^48 on
+  // x86-64 and AArch64 unless a program asks for more, and carving checks
+  // it) and the tag the top 16; on 32-bit targets each takes half of a
+  // 64-bit word. A 16-bit tag wraps after 65536 pushes and pops, and a pop
+  // would have to stall for exactly that many thread starts and exits.
+  using PoolWord = std::uint64_t;
+  static_assert(sizeof(void*) == 8 || sizeof(void*) == 4, "ferroc: 32- or 64-bit pointers only");
+  static_assert(std::atomic<PoolWord>::is_always_lock_free,
+                "ferroc: the thread-data pool needs lock-free 64-bit atomics");
+  static constexpr unsigned pool_tag_shift = sizeof(void*) == 8 ? 48 : 32;
+  static constexpr PoolWord pool_address_mask = (PoolWord{1} << pool_tag_shift) - 1;
+
+  static PoolWord pool_word(ThreadData* top, PoolWord tag) noexcept {
+    return static_cast<PoolWord>(reinterpret_cast<std::uintptr_t>(top)) | (tag << pool_tag_shift);
+  }
+  static ThreadData* pool_top(PoolWord w) noexcept {
+    return reinterpret_cast<ThreadData*>(static_cast<std::uintptr_t>(w & pool_address_mask));
+  }
+  static PoolWord pool_next_tag(PoolWord w) noexcept { return (w >> pool_tag_shift) + 1; }
 
   // A base the Arenas use by reference (a Static<N> region) lives in a
   // variable of its own: it is all zero at start, so it goes to zero-filled
@@ -147,16 +189,13 @@ private:
     Arenas<B> arenas;
     Heap<B> placeholder{detail::DetachedHeapTag{}, &allocate_on_new_thread};
 
-    // Thread data of exited threads for reuse; taken and given under a
-    // spin lock: this runs once per thread start and exit only.
-    std::atomic<bool> pool_lock{false};
-    ThreadData* pool = nullptr;
+    // Free thread-data slots, exited threads' and fresh ones: the head word
+    // of a stack (see PoolWord).
+    std::atomic<PoolWord> pool{0};
 
-    std::atomic<bool> fork_handlers{false};
-
-    // 0: no key yet, 1: being created, 2: ready.
-    std::atomic<int> key_state{0};
-    pthread_key_t key{};
+    // The thread-exit key plus one; 0: none yet. Published by one CAS, with
+    // nothing held meanwhile, for the same reason as the pool.
+    std::atomic<std::uintptr_t> key_plus_one{0};
   };
 
   static Heap<B>* placeholder() noexcept { return &state_.value.placeholder; }
@@ -175,92 +214,92 @@ private:
     // After its thread_local destructor has run, a thread that allocates
     // again (from a later destructor) gets a pthread key destructor instead.
     bool const use_key = Exit == ThreadExit::pthread_key || thread_exited_;
-    if (use_key && !ensure_key())
+    pthread_key_t key{};
+    if (use_key && !ensure_key(key))
       return nullptr;
     ThreadData* td = take_thread_data();
     if (td == nullptr)
       return nullptr;
-    thread_heap_ = &td->heap;
+    thread_heap_ = &td->r.heap;
     // From here on, registrations that allocate (they may, inside the C
     // library) are served by the new heap instead of recursing into us.
-    ensure_fork_handlers();
     if (use_key) {
-      pthread_setspecific(state_.value.key, td);
+      pthread_setspecific(key, td);
     } else if constexpr (Exit == ThreadExit::thread_local_dtor) {
       // The first use of this thread_local registers its destructor.
       exit_guard().td = td;
     }
-    return &td->heap;
+    return &td->r.heap;
   }
 
-  // The pool lock is the one lock a forked child could inherit held; take it
-  // around fork so the child starts with it free.
-  static void ensure_fork_handlers() noexcept {
-    // relaxed: registering twice is harmless (the handlers nest), so this
-    // flag only avoids needless work.
-    if (state_.value.fork_handlers.exchange(true, std::memory_order_relaxed))
-      return;
-    pthread_atfork(&lock_pool, &unlock_pool, &unlock_pool);
-  }
-
-  static bool ensure_key() noexcept {
-    State& s = state_.value;
-    // acquire: a ready key's value, written before, is visible.
-    int st = s.key_state.load(std::memory_order_acquire);
-    while (st != 2) {
-      // acquire on success is not needed (we write the key ourselves);
-      // relaxed on failure: we re-check in the loop.
-      if (st == 0 && s.key_state.compare_exchange_strong(st, 1, std::memory_order_relaxed,
-                                                         std::memory_order_relaxed)) {
-        if (pthread_key_create(&s.key, &on_thread_exit) != 0) {
-          // release: let another thread try again.
-          s.key_state.store(0, std::memory_order_release);
-          return false;
-        }
-        // release: publishes the key to threads that load the state with acquire.
-        s.key_state.store(2, std::memory_order_release);
-        return true;
+  // The key whose destructor releases a thread's data; false if none could
+  // be made. Threads that find none each make one, and the first to
+  // publish it wins (the others delete theirs): nobody waits for another
+  // thread, which a forked child may not have.
+  static bool ensure_key(pthread_key_t& key) noexcept {
+    static_assert(std::is_integral_v<pthread_key_t> &&
+                  sizeof(pthread_key_t) <= sizeof(std::uintptr_t));
+    auto& published = state_.value.key_plus_one;
+    // acquire: the key's creation in the thread that published it happens
+    // before our use of the key.
+    std::uintptr_t word = published.load(std::memory_order_acquire);
+    if (word == 0) {
+      pthread_key_t mine{};
+      if (pthread_key_create(&mine, &on_thread_exit) != 0)
+        return false;
+      std::uintptr_t expected = 0;
+      word = static_cast<std::uintptr_t>(mine) + 1;
+      // release: publishes the key's creation to the threads that load it
+      // with acquire; relaxed on failure: the winner's key is loaded below.
+      if (!published.compare_exchange_strong(expected, word, std::memory_order_release,
+                                             std::memory_order_relaxed)) {
+        pthread_key_delete(mine);
+        // acquire: as the load above, for the winner's key.
+        word = published.load(std::memory_order_acquire);
       }
-      sched_yield();
-      st = s.key_state.load(std::memory_order_acquire); // acquire: as above
     }
+    key = static_cast<pthread_key_t>(word - 1);
     return true;
   }
 
   static ThreadData* take_thread_data() noexcept {
-    State& s = state_.value;
-    ThreadData* td = nullptr;
-    lock_pool();
-    if (s.pool != nullptr) {
-      td = s.pool;
-      s.pool = td->next_free;
-    }
-    unlock_pool();
+    ThreadData* td = pop_pool();
     if (td == nullptr)
       td = carve_thread_data();
     if (td == nullptr)
       return nullptr;
-    return new (td) ThreadData(s.arenas);
+    std::construct_at(&td->r, state_.value.arenas);
+    return td;
   }
 
   // Thread data comes from the base, a chunk at a time, and is never given
-  // back: it is reused by later threads.
+  // back: it is reused by later threads. The caller gets the chunk's first
+  // slot, the pool the others, in one push.
   static ThreadData* carve_thread_data() noexcept {
     constexpr std::size_t chunk = 64 * 1024;
     constexpr std::size_t per_chunk = chunk / sizeof(ThreadData);
     static_assert(per_chunk >= 1);
-    auto* mem = static_cast<ThreadData*>(
-        arenas().base().allocate(chunk, alignof(ThreadData) > 64 ? alignof(ThreadData) : 64));
-    if (mem == nullptr)
+    void* const raw =
+        arenas().base().allocate(chunk, alignof(ThreadData) > 64 ? alignof(ThreadData) : 64);
+    if (raw == nullptr)
       return nullptr;
-    State& s = state_.value;
-    lock_pool();
-    for (std::size_t i = 1; i < per_chunk; ++i) {
-      ThreadData* spare = mem + i; // raw storage; only next_free is used until reuse
-      ::new (static_cast<void*>(&spare->next_free)) ThreadData*(s.pool);
-      s.pool = spare;
+    // The pool's head word has room for 48 bits of address (see PoolWord).
+    if constexpr (sizeof(void*) == 8) {
+      if (reinterpret_cast<std::uintptr_t>(raw) + chunk - 1 > pool_address_mask) {
+        arenas().base().deallocate(raw, chunk);
+        return nullptr;
+      }
     }
-    unlock_pool();
+    auto* const mem = static_cast<ThreadData*>(raw);
+    for (std::size_t i = 0; i < per_chunk; ++i)
+      ::new (static_cast<void*>(mem + i)) ThreadData();
+    if constexpr (per_chunk > 1) {
+      for (std::size_t i = 1; i + 1 < per_chunk; ++i) {
+        // relaxed: the slots are not shared yet; the push publishes them.
+        mem[i].next_free.store(&mem[i + 1], std::memory_order_relaxed);
+      }
+      push_pool(&mem[1], &mem[per_chunk - 1]);
+    }
     return mem;
   }
 
@@ -268,13 +307,45 @@ private:
     // From here the thread frees through the placeholder (cross-thread
     // path); a later allocation makes it a new heap.
     thread_heap_ = placeholder();
-    td->heap.~Heap();
-    td->cx.~Context();
-    State& s = state_.value;
-    lock_pool();
-    td->next_free = s.pool;
-    s.pool = td;
-    unlock_pool();
+    std::destroy_at(&td->r);
+    push_pool(td, td);
+  }
+
+  // Pushes the chain of slots from `first` to `last` (linked already).
+  static void push_pool(ThreadData* first, ThreadData* last) noexcept {
+    std::atomic<PoolWord>& head = state_.value.pool;
+    // relaxed: only a guess at the top; the CAS below checks it.
+    PoolWord w = head.load(std::memory_order_relaxed);
+    do {
+      // relaxed: the release CAS below publishes the link.
+      last->next_free.store(pool_top(w), std::memory_order_relaxed);
+      // release: the chain's links and our use of the slots (the Resident
+      // destroyed) happen before a pop that takes them; relaxed on
+      // failure: we only retry with the new top.
+    } while (!head.compare_exchange_weak(w, pool_word(first, pool_next_tag(w)),
+                                         std::memory_order_release, std::memory_order_relaxed));
+  }
+
+  // Takes a free slot, or nullptr if the pool is empty.
+  static ThreadData* pop_pool() noexcept {
+    std::atomic<PoolWord>& head = state_.value.pool;
+    // acquire: the top's link and the slot as its pusher left it are
+    // visible (pairs with the push's release CAS).
+    PoolWord w = head.load(std::memory_order_acquire);
+    for (;;) {
+      ThreadData* const top = pool_top(w);
+      if (top == nullptr)
+        return nullptr;
+      // relaxed: ordered by the acquire that gave us `w`. If another
+      // thread took `top` meanwhile, the link may be stale, but then the
+      // head's tag has moved on and the CAS fails.
+      ThreadData* const next = top->next_free.load(std::memory_order_relaxed);
+      // acquire on success and on failure: the same as the load above, for
+      // the head we take or the new top we retry with.
+      if (head.compare_exchange_weak(w, pool_word(next, pool_next_tag(w)),
+                                     std::memory_order_acquire, std::memory_order_acquire))
+        return top;
+    }
   }
 
   static void on_thread_exit(void* td) noexcept {
@@ -290,16 +361,6 @@ private:
         release_thread(td);
     }
   };
-
-  static void lock_pool() noexcept {
-    // acquire: the pool as the previous holder left it is visible.
-    while (state_.value.pool_lock.exchange(true, std::memory_order_acquire))
-      sched_yield();
-  }
-  static void unlock_pool() noexcept {
-    // release: publishes our pool changes to the next holder.
-    state_.value.pool_lock.store(false, std::memory_order_release);
-  }
 
   static constinit inline detail::NoDestroy<OwnedBase> owned_base_{};
   static constinit inline detail::NoDestroy<State> state_{};
