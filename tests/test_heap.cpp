@@ -247,7 +247,10 @@ TEST_CASE("a class that needs a second page again takes back the one it gave up"
     (page_of(p) == page_of(first) ? first_page : second_page).push_back(p);
   }
   ferroc::detail::Page* const second = page_of(second_page.front());
-  REQUIRE(page_of(others.front()) < second);
+  // Where 1 KiB blocks are medium (small geometries), the other page lies
+  // in a segment of its own, whose address says nothing.
+  if (ferroc::detail::segment_of(others.front()) == ferroc::detail::segment_of(second))
+    REQUIRE(page_of(others.front()) < second);
   // Both pages go back to their segment, the second one last.
   for (void* p : others)
     f.heap.deallocate(p);

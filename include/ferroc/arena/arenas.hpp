@@ -42,7 +42,9 @@ inline std::int64_t monotonic_ns() noexcept {
 
 /// The memory shared by every thread of one allocator: arenas reserved from
 /// the base and split into segment-sized slots, claimed and released through
-/// an atomic bitmap, plus the segments that dead heaps abandoned.
+/// an atomic bitmap, plus the segments that dead heaps abandoned. Arenas
+/// start small and grow with the memory in use (detail::arena_growth_slots),
+/// so a process reserves address space in step with its live data.
 ///
 /// Thread-safe and lock-free (the base itself is called rarely: once per
 /// arena and per very large block). Create it before, and destroy it after,
@@ -274,10 +276,15 @@ public:
 
   /// Claims `count` (1..arena_slots) contiguous free slots, preferring
   /// released ones that are still committed; start is null on failure.
-  Claim claim(std::size_t count) noexcept {
+  /// With `grow` false only the arenas there are now are searched: no
+  /// call to the base (a retry after slots were given back, when the base
+  /// has just refused a new arena).
+  Claim claim(std::size_t count, bool grow = true) noexcept {
     if (count == 0 || count > detail::arena_slots)
       return {};
     purge();
+    if (!grow)
+      return claim_any(count);
     // A few rounds: an arena we add can be taken by other threads before we
     // get to it; when the base is exhausted, look once more for slots that
     // were released meanwhile.
@@ -607,20 +614,32 @@ private:
     return limit;
   }
 
-  // Reserves one more arena (halving the size down to what `count` needs
-  // when the base cannot give a full one, e.g. under an address-space limit
-  // or on a small static region). Returns false when none could be added.
+  // Reserves one more arena of `count` slots at least, halving the size
+  // down to what `count` needs when the base cannot give as much (e.g.
+  // under an address-space limit or on a small static region). Returns
+  // false when none could be added. Over a base that decommits, what an
+  // arena reserves ahead of use is address space, so it is as large as the
+  // arenas so far make it (detail::arena_growth_slots). A base that cannot
+  // (a fixed region: Static, SpanBase) has its memory there already, and
+  // small arenas would split it for good (a huge block's run lies within
+  // one arena): there the first try is a full arena.
   bool add_arena(std::size_t count) noexcept {
-    std::size_t size = detail::arena_size;
-    std::size_t const min_size = count * detail::segment_size;
+    std::size_t slots = detail::arena_slots;
+    if constexpr (DecommitBase<B>) {
+      // relaxed: only sizes the arena; threads that add arenas at the same
+      // time may size theirs alike, which is as good.
+      slots = std::max(count,
+                       detail::arena_growth_slots(reserved_slots_.load(std::memory_order_relaxed)));
+    }
     void* chunk = nullptr;
-    for (; size >= min_size; size /= 2) {
-      chunk = base().allocate(size, detail::segment_size);
+    for (; slots >= count; slots /= 2) {
+      chunk = base().allocate(slots * detail::segment_size, detail::segment_size);
       if (chunk != nullptr)
         break;
     }
     if (chunk == nullptr)
       return false;
+    std::size_t const size = slots * detail::segment_size;
     // Pages keep the count of their remote-free lists in the top 16 bits of
     // a 64-bit word (Page::xthread_free): their memory must lie below 2^48,
     // as user-space memory does on x86-64 and AArch64 unless a program asks
@@ -648,6 +667,8 @@ private:
     a.xin_use.store(a.slots == 64 ? 0 : ~run_mask(0, a.slots), std::memory_order_relaxed);
     // release: the fields above are visible to whoever loads xstart with acquire.
     a.xstart.store(static_cast<std::byte*>(chunk), std::memory_order_release);
+    // relaxed: only sizes later arenas (see above).
+    reserved_slots_.fetch_add(slots, std::memory_order_relaxed);
     return true;
   }
 
@@ -692,6 +713,8 @@ private:
   BaseHandle base_;
   detail::atomic<int> track_pool_{0};
   detail::atomic<std::size_t> arena_count_{0};
+  // Slots of all arenas added so far: the size of the next one follows.
+  detail::atomic<std::size_t> reserved_slots_{0};
   detail::Gauge segments_;
   detail::atomic<std::size_t> abandoned_count_{0};
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;

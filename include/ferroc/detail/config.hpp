@@ -167,19 +167,62 @@ inline constexpr unsigned thread_free_count_shift = thread_free_counted ? 48 : 0
 static_assert(!thread_free_counted || medium_page_size / min_align < (std::size_t{1} << 16),
               "a page holds fewer than 2^16 blocks");
 
+// The largest request that can succeed: PTRDIFF_MAX, as in glibc (a
+// larger object could not be indexed), and the largest alignment of one:
+// 1 TiB (2^40; 2^30 on 32-bit targets), which the address space of
+// today's 64-bit systems can still align a block to.
+// Anything past them fails at once, without a collect or a system call,
+// and the sizes a huge block is made of cannot overflow.
+inline constexpr std::size_t alloc_size_max = PTRDIFF_MAX;
+inline constexpr std::size_t huge_align_max =
+    static_cast<std::size_t>(std::uint64_t{1} << (sizeof(std::size_t) >= 8 ? 40 : 30));
+
 // Blocks of fresh pages are threaded onto the free list this many bytes at a
 // time, so a new page touches about one OS page per refill, not all of it.
 inline constexpr std::size_t extend_bytes = 4 * 1024;
 inline constexpr std::size_t extend_min_blocks = 4;
 
 // An arena is reserved from the base in one piece and split into segment
-// slots; one 64-bit word of bitmap covers it.
+// slots; one 64-bit word of bitmap covers it, so it has at most arena_slots
+// of them (arena_size: 256 MiB by default).
 inline constexpr std::size_t arena_slots = 64;
 inline constexpr std::size_t arena_size = arena_slots * segment_size; // 256 MiB by default
-// The Arenas object keeps 48 bytes per arena: 1024 of them (256 GiB in all
-// by default), or 64 for segments below 1 MiB, a geometry for regions of a
-// few MiB, where a region makes at most one arena per segment it holds.
-inline constexpr std::size_t max_arenas = segment_shift >= 20 ? 1024 : 64;
+
+// Over a base that decommits (MmapAlloc), arenas start small and grow with
+// the memory in use, so that the address space a process reserves follows
+// its live data: a new arena gets half as many slots as all arenas before
+// it together, at least one (and at least the run that the claim that
+// needs it asks for), at most arena_slots. By default the first arenas
+// hold 4, 4, 4, 4, 8, 12, 16, 24 ... MiB, and from 564 MiB reserved on each
+// is a full 256 MiB: reserved address space stays within about 1.5 times
+// the segments in use plus one segment. (A full arena at once put 256 MiB
+// of address space before the first block; under an RLIMIT_AS of a few
+// hundred MiB, threads then failed to start.) Over a fixed region (a base
+// that cannot decommit) an arena is as large as the region allows, up to
+// arena_slots: see Arenas::add_arena.
+constexpr std::size_t arena_growth_slots(std::size_t reserved_slots) noexcept {
+  std::size_t const half = reserved_slots / 2;
+  return half < 1 ? 1 : half > arena_slots ? arena_slots : half;
+}
+
+// How many more arenas the growing ones take than the full arenas that
+// hold as many slots (11: 13 arenas of 141 slots in all come before the
+// first full one, in every geometry).
+constexpr std::size_t arena_growth_extra() noexcept {
+  std::size_t reserved = 0;
+  std::size_t count = 0;
+  while (arena_growth_slots(reserved) < arena_slots) {
+    reserved += arena_growth_slots(reserved);
+    ++count;
+  }
+  return count - reserved / arena_slots;
+}
+
+// The Arenas object keeps 80 bytes per arena: room for 1024 full arenas
+// (256 GiB in all by default) besides the growing ones, or 64 for
+// segments below 1 MiB, a geometry for regions of a few MiB, where a
+// region makes at most one arena per segment it holds.
+inline constexpr std::size_t max_arenas = (segment_shift >= 20 ? 1024 : 64) + arena_growth_extra();
 
 // Released arena slots stay committed this long, so that a segment or huge
 // block given back and taken again soon (threads that come and go, huge

@@ -548,6 +548,10 @@ private:
       if (pg != nullptr && pg->free != nullptr)
         return pop(pg, zero);
     }
+    // A size no block can have fails here, at once: no collect, no system
+    // call, no page touched (glibc fails malloc(SIZE_MAX) in a few ns too).
+    if (FERROC_UNLIKELY(size > detail::alloc_size_max))
+      return nullptr;
     if (FERROC_UNLIKELY(detached()))
       return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
     if (++slow_calls_ % detail::heap_collect_interval == 0)
@@ -564,13 +568,29 @@ private:
     std::size_t const c = detail::size_class_of(size);
     Page* pg = find_page(c);
     if (FERROC_UNLIKELY(pg == nullptr)) {
-      // Out of memory: give back what we can and try once more.
-      collect(true);
+      // Out of memory: no free slot, and the base refused a new arena.
+      // Give back the segments we can and try once more.
+      make_room();
       pg = find_page(c);
       if (pg == nullptr)
         return nullptr;
     }
     return pop(pg, zero);
+  }
+
+  // Out of arena slots: every segment this heap can empty goes back to the
+  // arenas (blocks other threads freed come back, empty pages leave their
+  // segments, dead heaps' segments are taken in, the empty segments kept
+  // for reuse are released), so that a claim may find room. What
+  // collect(true) does besides, decommitting free pages and released
+  // slots, makes no room: the slots stay taken or free as they were, and
+  // the base gets no address space back (arenas are never unmapped). It
+  // would only make those pages fault in again at the next allocation.
+  void make_room() noexcept {
+    collect(false); // frees every page that its blocks given back leave empty
+    while (Segment* seg = cx_->reclaim_segment())
+      adopt_pages(seg);
+    cx_->release_empty_segments();
   }
 
   void* allocate_aligned(std::size_t size, std::size_t align, bool zero) noexcept {
@@ -747,52 +767,86 @@ private:
   }
 
   void* allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
-    if (void* p = try_allocate_huge(size, align, zero))
+    if (size > detail::alloc_size_max || align > detail::huge_align_max)
+      return nullptr; // never: fail without a collect or a system call
+    HugeLayout const layout = huge_layout(size, align);
+    if (void* p = try_allocate_huge(layout, zero, true))
       return p;
-    // Out of memory: empty segments we keep, and slots waiting for their
-    // purge, may make the run the block needs.
-    collect(true);
-    return try_allocate_huge(size, align, zero);
+    // Out of memory: no free run of slots, and the base refused a new arena
+    // and a chunk of the block's own. A collect gives the base nothing back
+    // (see make_room), so the refusal stands: a block too large for an
+    // arena fails after the one refused system call. What a collect can do
+    // is give slots back to the arenas; a block that fits an arena looks
+    // for a run among them once more, without asking the base again.
+    if (layout.slots + layout.extra > detail::arena_slots)
+      return nullptr;
+    make_room();
+    return try_allocate_huge(layout, zero, false);
   }
 
-  void* try_allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
-    using namespace detail;
-    if (size > (std::size_t{1} << 62) || align > (std::size_t{1} << 40))
-      return nullptr;
-    std::size_t const block = align_up(std::max<std::size_t>(size, 1), os_page_size);
-    // The block follows the header, at an offset that gives it its
-    // alignment; past a segment's worth, the segment is placed so that the
-    // block starts exactly one segment after the header (segment_of masks
-    // p - 1 for that case).
-    bool const beyond = align > segment_size;
-    std::size_t const offset = beyond ? segment_size : align_up(segment_header_size, align);
-    std::size_t const total = offset + block;
-    std::size_t const slots = (total + segment_size - 1) / segment_size;
-    std::size_t const extra = beyond ? align / segment_size - 1 : 0;
+  // Where a huge block lies: `offset` bytes past the start of its segment
+  // (after the header, at an offset that gives it its alignment; past a
+  // segment's worth of alignment, the segment is placed so that the block
+  // starts exactly one segment after the header: segment_of masks p - 1
+  // for that case), the `slots` that header and block span, and the
+  // `extra` slots a run needs to be placed so.
+  struct HugeLayout {
+    std::size_t align;
+    std::size_t block;
+    std::size_t offset;
+    std::size_t total;
+    std::size_t slots;
+    std::size_t extra;
+    bool beyond;
+  };
 
+  // For size <= alloc_size_max and align <= huge_align_max: nothing overflows.
+  static HugeLayout huge_layout(std::size_t size, std::size_t align) noexcept {
+    using namespace detail;
+    HugeLayout h{};
+    h.align = align;
+    h.block = align_up(std::max<std::size_t>(size, 1), os_page_size);
+    h.beyond = align > segment_size;
+    h.offset = h.beyond ? segment_size : align_up(segment_header_size, align);
+    h.total = h.offset + h.block;
+    h.slots = (h.total + segment_size - 1) / segment_size;
+    h.extra = h.beyond ? align / segment_size - 1 : 0;
+    return h;
+  }
+
+  // A huge block from a run of arena slots, or else from a chunk of the
+  // base of its own; with `ask_base` false, only from the slots of the
+  // arenas there are. nullptr when out of memory.
+  void* try_allocate_huge(HugeLayout const& h, bool zero, bool ask_base) noexcept {
+    using namespace detail;
     std::byte* start = nullptr;
     SegmentSource src;
     bool zeroed = false;
     Arenas<B>& arenas = cx_->arenas();
-    if (slots + extra <= arena_slots) {
-      if (auto const claim = arenas.claim(slots + extra); claim.start != nullptr) {
+    if (std::size_t const run = h.slots + h.extra; run <= arena_slots) {
+      if (auto const claim = arenas.claim(run, ask_base); claim.start != nullptr) {
         start = claim.start;
-        if (beyond)
-          start = align_up_ptr(start + segment_size, align) - segment_size;
-        src = {claim.arena, claim.slot, static_cast<std::uint32_t>(slots + extra), nullptr, 0};
+        if (h.beyond)
+          start = align_up_ptr(start + segment_size, h.align) - segment_size;
+        src = {claim.arena, claim.slot, static_cast<std::uint32_t>(run), nullptr, 0};
         zeroed = claim.zeroed;
       }
     }
     if (start == nullptr) {
-      std::size_t const chunk_size = beyond ? align + block : slots * segment_size;
+      if (!ask_base)
+        return nullptr;
+      std::size_t const chunk_size = h.beyond ? h.align + h.block : h.slots * segment_size;
       auto* chunk = static_cast<std::byte*>(
-          arenas.allocate_dedicated(chunk_size, beyond ? align : segment_size));
+          arenas.allocate_dedicated(chunk_size, h.beyond ? h.align : segment_size));
       if (chunk == nullptr)
         return nullptr;
-      start = beyond ? chunk + align - segment_size : chunk;
+      start = h.beyond ? chunk + h.align - segment_size : chunk;
       src = {SegmentSource::dedicated, 0, 0, chunk, chunk_size};
       zeroed = B::is_zeroed;
     }
+    std::size_t const block = h.block;
+    std::size_t const total = h.total;
+    std::size_t const offset = h.offset;
 
     // An earlier use of this memory may have left it closed (tracking).
     track::reset(start, total);
