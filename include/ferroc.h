@@ -41,13 +41,19 @@ FE_EXPORT FE_MALLOC_LIKE FE_ALLOC_SIZE(1, 2) void* fe_calloc(size_t count, size_
 FE_EXPORT FE_ALLOC_SIZE(2) void* fe_realloc(void* p, size_t size) FE_NOEXCEPT;
 FE_EXPORT FE_ALLOC_SIZE(2, 3) void* fe_reallocarray(void* p, size_t count, size_t size) FE_NOEXCEPT;
 FE_EXPORT void fe_free(void* p) FE_NOEXCEPT;
+/* C23's sized frees: `size` (and `align`) are what the block was asked
+ * with; a library built in checked mode stops the process when they do not
+ * match the block. NULL does nothing. */
+FE_EXPORT void fe_free_sized(void* p, size_t size) FE_NOEXCEPT;
+FE_EXPORT void fe_free_aligned_sized(void* p, size_t align, size_t size) FE_NOEXCEPT;
 
 /* Alignment must be a power of two (else NULL with errno EINVAL). */
 FE_EXPORT FE_MALLOC_LIKE FE_ALLOC_SIZE(2) void* fe_aligned_alloc(size_t align,
                                                                  size_t size) FE_NOEXCEPT;
 /* Returns 0, EINVAL (align not a power of two multiple of sizeof(void*)) or ENOMEM. */
 FE_EXPORT int fe_posix_memalign(void** out, size_t align, size_t size) FE_NOEXCEPT;
-/* A non-power-of-two alignment is rounded up to one, as glibc does. */
+/* A non-power-of-two alignment is rounded up to one, as glibc does; one
+ * above the largest power of two gives NULL with errno EINVAL. */
 FE_EXPORT FE_MALLOC_LIKE FE_ALLOC_SIZE(2) void* fe_memalign(size_t align, size_t size) FE_NOEXCEPT;
 /* Aligned to the OS page; fe_pvalloc also rounds the size up to whole pages. */
 FE_EXPORT FE_MALLOC_LIKE FE_ALLOC_SIZE(1) void* fe_valloc(size_t size) FE_NOEXCEPT;

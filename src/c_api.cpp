@@ -25,6 +25,12 @@ void* fe_reallocarray(void* p, size_t count, size_t size) noexcept {
 void fe_free(void* p) noexcept {
   c::free(p);
 }
+void fe_free_sized(void* p, size_t size) noexcept {
+  c::free_sized(p, size);
+}
+void fe_free_aligned_sized(void* p, size_t align, size_t size) noexcept {
+  c::free_aligned_sized(p, align, size);
+}
 void* fe_aligned_alloc(size_t align, size_t size) noexcept {
   return c::aligned_alloc(align, size);
 }

@@ -4,6 +4,7 @@
 // each symbol forwards to the C API's body; glibc's internal names are
 // aliases of the same functions.
 
+#include <climits>
 #include <cstddef>
 #include <cstdlib>
 
@@ -48,6 +49,50 @@ FERROC_EXPORT void* pvalloc(size_t size) noexcept {
 }
 FERROC_EXPORT size_t malloc_usable_size(void* p) noexcept {
   return c::usable_size(p);
+}
+
+// C23's sized frees.
+FERROC_EXPORT void free_sized(void* p, size_t size) noexcept {
+  c::free_sized(p, size);
+}
+FERROC_EXPORT void free_aligned_sized(void* p, size_t align, size_t size) noexcept {
+  c::free_aligned_sized(p, align, size);
+}
+
+// glibc's introspection calls, answered from Ferroc's counters. Without
+// them a program would reach glibc's own, which report glibc's empty arena.
+FERROC_EXPORT int malloc_trim(size_t /*pad*/) noexcept {
+  return c::trim();
+}
+FERROC_EXPORT struct mallinfo2 mallinfo2() noexcept {
+  c::Info const i = c::info();
+  struct mallinfo2 m = {};
+  m.arena = i.arena;
+  m.hblks = i.hblks;
+  m.hblkhd = i.hblkhd;
+  m.uordblks = i.uordblks;
+  m.fordblks = i.fordblks;
+  return m;
+}
+// The old form, with int fields: values past INT_MAX are clamped to it.
+FERROC_EXPORT struct mallinfo mallinfo() noexcept {
+  c::Info const i = c::info();
+  auto clamp = [](size_t v) { return static_cast<int>(v < INT_MAX ? v : INT_MAX); };
+  struct mallinfo m = {};
+  m.arena = clamp(i.arena);
+  m.hblks = clamp(i.hblks);
+  m.hblkhd = clamp(i.hblkhd);
+  m.uordblks = clamp(i.uordblks);
+  m.fordblks = clamp(i.fordblks);
+  return m;
+}
+// Ferroc's statistics table (ferroc/stats.hpp) on stderr, where glibc prints its own.
+FERROC_EXPORT void malloc_stats() noexcept {
+  ferroc::print_stats();
+}
+// glibc's tuning parameters do not apply: accepted and ignored, as success.
+FERROC_EXPORT int mallopt(int /*param*/, int /*value*/) noexcept {
+  return 1;
 }
 
 // Old and internal names that some programs and glibc itself call.

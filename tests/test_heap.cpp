@@ -827,3 +827,8 @@ TEST_CASE("heap_allocator in standard containers", "[heap][heap_allocator]") {
 #endif
   }
 }
+
+TEST_CASE("usable_size of nullptr is 0, as malloc_usable_size(NULL)", "[heap]") {
+  Fixture f;
+  CHECK(f.heap.usable_size(nullptr) == 0);
+}

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -521,4 +522,69 @@ TEST_CASE("a page that runs dry takes back what other threads freed, counted as 
   }
   heap.collect(true);
   CHECK(arenas.segments_in_use() == 0);
+}
+
+// A Heap belongs to one thread: an allocator bound to it must not follow
+// another thread's container into an assignment (it would then allocate
+// from that thread's heap, racing with it: ThreadSanitizer reported it in
+// the allocation slow path).
+TEST_CASE("heap_allocator and heap_resource stay with their container",
+          "[threads][heap_allocator]") {
+  using IntAlloc = ferroc::heap_allocator<int, ferroc::MmapAlloc>;
+  using Traits = std::allocator_traits<IntAlloc>;
+  static_assert(!Traits::propagate_on_container_copy_assignment::value);
+  static_assert(!Traits::propagate_on_container_move_assignment::value);
+  static_assert(!Traits::propagate_on_container_swap::value);
+  using Vec = std::vector<int, IntAlloc>;
+  using PmrVec = std::pmr::vector<int>;
+
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapContext cx{arenas};
+  MmapHeap mine_heap{cx};
+  ferroc::heap_resource<ferroc::MmapAlloc> mine_resource{mine_heap};
+
+  // The other thread builds its containers on its own heap, hands them
+  // over, and keeps allocating from that heap while this thread grows the
+  // containers assigned from them.
+  std::atomic<int> stage{0};
+  Vec* theirs = nullptr;
+  PmrVec const* theirs_pmr = nullptr;
+  std::thread other([&] {
+    MmapContext other_cx{arenas};
+    MmapHeap other_heap{other_cx};
+    ferroc::heap_resource<ferroc::MmapAlloc> other_resource{other_heap};
+    Vec v(1000, 7, IntAlloc{other_heap});
+    PmrVec pv(1000, 9, &other_resource);
+    theirs = &v;
+    theirs_pmr = &pv;
+    stage.store(1); // v and pv are built
+    while (stage.load() != 2) {
+      void* p = other_heap.allocate(48);
+      other_heap.deallocate(p);
+    }
+  });
+  while (stage.load() != 1)
+    std::this_thread::yield();
+
+  Vec mine(IntAlloc{mine_heap});
+  mine = *theirs; // copy assignment
+  CHECK(mine.get_allocator() == IntAlloc{mine_heap});
+  Vec moved_into(IntAlloc{mine_heap});
+  moved_into = std::move(*theirs); // between heaps: element by element
+  CHECK(moved_into.get_allocator() == IntAlloc{mine_heap});
+  PmrVec mine_pmr(&mine_resource);
+  mine_pmr = *theirs_pmr;
+  CHECK(mine_pmr.get_allocator().resource() == &mine_resource);
+  for (int i = 0; i < 100000; ++i) {
+    mine.push_back(i);
+    moved_into.push_back(i);
+    mine_pmr.push_back(i);
+  }
+  CHECK(mine.size() == 101000);
+  CHECK(moved_into.size() == 101000);
+  CHECK(mine[999] == 7);
+  CHECK(moved_into[999] == 7);
+  CHECK(mine_pmr[999] == 9);
+  stage.store(2); // we are done with v and pv
+  other.join();
 }

@@ -5,9 +5,12 @@
 // inline functions: the compiled library defines the fe_* symbols with
 // them, and the malloc replacement forwards to those.
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 
 #include <unistd.h>
 
@@ -52,6 +55,33 @@ FERROC_INLINE void free(void* p) noexcept {
     if (p != nullptr)
       detail::report_fault(detail::Fault::foreign_pointer, p);
   }
+}
+
+/// C23 free_sized: `size` is what `p` was asked with (checked builds stop
+/// on a size that does not match the block). A pointer that is not ours is
+/// treated as `free` treats it.
+inline void free_sized(void* p, std::size_t size) noexcept {
+  if constexpr (detail::checked) {
+    if (p != nullptr && detail::segment_map_contains(p)) {
+      G::deallocate_sized(p, size);
+      return;
+    }
+  }
+  (void)size;
+  free(p);
+}
+
+/// C23 free_aligned_sized: as free_sized, for a block of aligned_alloc
+/// (or memalign, posix_memalign) asked with `align`.
+inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noexcept {
+  if constexpr (detail::checked) {
+    if (p != nullptr && detail::segment_map_contains(p)) {
+      G::deallocate_sized(p, size, align);
+      return;
+    }
+  }
+  (void)align, (void)size;
+  free(p);
 }
 
 inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {
@@ -124,20 +154,16 @@ inline int posix_memalign(void** out, std::size_t align, std::size_t size) noexc
   return 0;
 }
 
-inline std::size_t round_up_pow2(std::size_t n) noexcept {
-  std::size_t p = 1;
-  while (p < n && p != 0)
-    p <<= 1;
-  return p;
-}
-
+/// glibc's memalign: an alignment that is not a power of two is rounded up
+/// to one; one above the largest power of two cannot be, and is invalid
+/// (EINVAL, not ENOMEM: no amount of memory would serve it).
 inline void* memalign(std::size_t align, std::size_t size) noexcept {
-  if (!detail::is_pow2(align)) {
-    align = round_up_pow2(align);
-    if (align == 0)
-      return out_of_memory();
+  constexpr std::size_t largest_pow2 = std::numeric_limits<std::size_t>::max() / 2 + 1;
+  if (align > largest_pow2) {
+    errno = EINVAL;
+    return nullptr;
   }
-  return aligned(align, size);
+  return aligned(std::bit_ceil(align), size);
 }
 
 inline std::size_t os_page() noexcept {
@@ -159,6 +185,52 @@ inline void* pvalloc(std::size_t size) noexcept {
 
 inline void collect(int force) noexcept {
   G::collect(force != 0);
+}
+
+/// The figures of glibc's `mallinfo2`, from Ferroc's own counters (the
+/// fields glibc fills and Ferroc has no counterpart for stay 0).
+struct Info {
+  std::size_t arena = 0;    // bytes of segments that hold small to large blocks
+  std::size_t hblks = 0;    // huge blocks (a segment or a chunk of their own)
+  std::size_t hblkhd = 0;   // their bytes
+  std::size_t uordblks = 0; // bytes of blocks in use in `arena`
+  std::size_t fordblks = 0; // the rest of `arena`: free blocks and pages
+};
+
+/// With statistics (FERROC_STAT=1) the counts are exact: committed segment
+/// bytes, huge blocks, and block bytes in use. Without, Ferroc counts only
+/// the segments it has claimed: `arena` is their bytes and all of it counts
+/// as in use (`uordblks`), huge blocks included.
+inline Info info() noexcept {
+  Stats const s = ferroc::stats();
+  Info i;
+  if (s.enabled) {
+    i.hblks = s.huge_blocks.current;
+    i.hblkhd = s.huge_bytes.current;
+    i.arena = s.committed.current > i.hblkhd ? s.committed.current - i.hblkhd : 0;
+    std::size_t const in_use = static_cast<std::size_t>(s.bytes_in_use());
+    i.uordblks = in_use > i.hblkhd ? in_use - i.hblkhd : 0;
+    i.uordblks = std::min(i.uordblks, i.arena);
+  } else {
+    i.arena = s.segments.current * detail::segment_size;
+    i.uordblks = i.arena;
+  }
+  i.fordblks = i.arena - i.uordblks;
+  return i;
+}
+
+/// glibc's malloc_trim: a forced collect of the calling thread's heap (it
+/// takes in what other threads freed to it and what exited threads left,
+/// and returns free pages to the OS) and a purge of every free arena slot.
+/// Other threads' heaps belong to them and are not touched: they return
+/// their free pages on their own, within a purge delay of their next
+/// allocation slow path. Returns 1 when memory went back to the OS.
+inline int trim() noexcept {
+  auto& arenas = G::arenas();
+  std::size_t const before = arenas.decommitted_bytes();
+  G::collect(true);
+  arenas.purge(true);
+  return arenas.decommitted_bytes() != before ? 1 : 0;
 }
 
 /// fe_stats: `ferroc::stats()` in the C layout (ferroc.h's fe_stats_t).

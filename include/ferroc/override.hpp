@@ -6,6 +6,9 @@
 // aligned) to Ferroc's default global allocator; malloc stays as it is.
 // (Replacement allocation functions cannot be inline, hence "one TU".)
 //
+// Sized forms of delete hand their size on (see Heap::deallocate_sized):
+// a checked build stops on a size that does not match the block.
+//
 // Throwing forms call the new-handler in a loop and throw std::bad_alloc
 // when there is none, as the standard asks; nothrow forms return nullptr.
 // Built without exceptions, the throwing forms call std::terminate() where
@@ -15,6 +18,7 @@
 #include <new>
 
 #include "ferroc/defines_export.hpp"
+#include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/global/resource.hpp"
@@ -61,6 +65,16 @@ inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
 #endif
 }
 
+// A sized delete: checked builds check the size (and alignment) against the
+// block; release builds free as the unsized form does, since the page tells
+// the block's size anyway (and the code stays the same as the plain delete's).
+FERROC_INLINE void delete_sized(void* p, std::size_t size, std::size_t align) noexcept {
+  if constexpr (checked)
+    DefaultGlobal::deallocate_sized(p, size, align);
+  else
+    (void)size, (void)align, DefaultGlobal::deallocate(p);
+}
+
 } // namespace detail
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc
@@ -100,11 +114,11 @@ FERROC_EXPORT void operator delete(void* p) noexcept {
 FERROC_EXPORT void operator delete[](void* p) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
-FERROC_EXPORT void operator delete(void* p, std::size_t) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+FERROC_EXPORT void operator delete(void* p, std::size_t n) noexcept {
+  ferroc::detail::delete_sized(p, n, FERROC_NEW_ALIGN);
 }
-FERROC_EXPORT void operator delete[](void* p, std::size_t) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+FERROC_EXPORT void operator delete[](void* p, std::size_t n) noexcept {
+  ferroc::detail::delete_sized(p, n, FERROC_NEW_ALIGN);
 }
 FERROC_EXPORT void operator delete(void* p, std::nothrow_t const&) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
@@ -118,11 +132,11 @@ FERROC_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
 FERROC_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
-FERROC_EXPORT void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+FERROC_EXPORT void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
+  ferroc::detail::delete_sized(p, n, static_cast<std::size_t>(a));
 }
-FERROC_EXPORT void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+FERROC_EXPORT void operator delete[](void* p, std::size_t n, std::align_val_t a) noexcept {
+  ferroc::detail::delete_sized(p, n, static_cast<std::size_t>(a));
 }
 FERROC_EXPORT void operator delete(void* p, std::align_val_t, std::nothrow_t const&) noexcept {
   ferroc::DefaultGlobal::deallocate(p);

@@ -528,11 +528,68 @@ static void check_memalign_rounds_up(void) {
   p = FE(memalign)(opaque_size(0), 10);
   CHECK(p != NULL);
   FE(free)(p);
-  /* An alignment that cannot be rounded up to a power of two fails. */
-  errno = 0;
-  p = FE(memalign)(opaque_size(SIZE_MAX / 2 + 2), 10);
-  CHECK_MSG(p == NULL && (errno == EINVAL || errno == ENOMEM),
-            "memalign(SIZE_MAX / 2 + 2, 10): %p, errno %d", p, errno);
+  /* An alignment that cannot be rounded up to a power of two is invalid
+   * (glibc: EINVAL); the largest power of two is valid but cannot be served
+   * (ENOMEM). */
+  {
+    size_t const invalid[] = {SIZE_MAX / 2 + 2, SIZE_MAX - 4095, SIZE_MAX};
+    size_t k = 0;
+    for (k = 0; k < sizeof invalid / sizeof invalid[0]; ++k) {
+      errno = 0;
+      p = FE(memalign)(opaque_size(invalid[k]), 4096);
+      CHECK_MSG(p == NULL && errno == EINVAL, "memalign(%zu, 4096): %p, errno %d", invalid[k], p,
+                errno);
+    }
+    errno = 0;
+    p = FE(memalign)(opaque_size(SIZE_MAX / 2 + 1), 10);
+    CHECK_MSG(p == NULL && errno == ENOMEM, "memalign(SIZE_MAX / 2 + 1, 10): %p, errno %d", p,
+              errno);
+  }
+}
+
+/* C23 free_sized and free_aligned_sized with the sizes the blocks were
+ * asked with, every page kind; NULL does nothing. */
+static void check_free_sized(void) {
+  size_t i = 0;
+  int h = 0;
+  for (i = 0; i < API_SIZE_COUNT; ++i) {
+    size_t const n = api_sizes[i];
+    void* p = FE(malloc)(n);
+    void* q = FE(calloc)(n == 0 ? 1 : 2, n);
+    void* a = FE(aligned_alloc)(opaque_size(256), n);
+    REQUIRE(p != NULL && q != NULL && a != NULL);
+    fill_pattern(p, n, 3, 0);
+    CHECK(is_aligned(a, 256));
+    FE(free_sized)(p, n);
+    FE(free_sized)(q, n == 0 ? n : 2 * n);
+    FE(free_aligned_sized)(a, 256, n);
+  }
+  for (h = 0; h < 2; ++h) {
+    size_t const n = h == 0 ? 3 * MIB + 5 : 9 * MIB; /* past the largest class */
+    void* p = FE(malloc)(n);
+    void* a = FE(aligned_alloc)(opaque_size(MIB), n);
+    REQUIRE(p != NULL && a != NULL);
+    FE(free_sized)(p, n);
+    FE(free_aligned_sized)(a, MIB, n);
+  }
+  {
+    /* A block that realloc moved or kept: its size is the new one. */
+    void* p = FE(malloc)(100);
+    REQUIRE(p != NULL);
+    p = FE(realloc)(p, 5000);
+    REQUIRE(p != NULL);
+    p = FE(realloc)(p, 4000);
+    REQUIRE(p != NULL);
+    FE(free_sized)(p, 4000);
+  }
+  FE(free_sized)(NULL, 10);
+  FE(free_aligned_sized)(NULL, 64, 10);
+  /* And the allocator still works. */
+  {
+    void* p = FE(malloc)(64);
+    CHECK(p != NULL);
+    FE(free)(p);
+  }
 }
 
 static void check_valloc_pvalloc(void) {
@@ -703,6 +760,7 @@ static void run_api_checks(void) {
   check_aligned_no_overlap();
   check_bad_alignments();
   check_memalign_rounds_up();
+  check_free_sized();
   check_valloc_pvalloc();
   check_foreign_free();
   check_collect();

@@ -30,6 +30,34 @@
 
 #define FE(name) name
 
+/* C23's sized frees, which this C library may not have yet: the linked
+ * build gets them from ferroc::override, the preloaded one looks them up
+ * in the process (they must be the library's). */
+#ifdef PRELOAD_CHECK_LINKED
+void free_sized(void* p, size_t size);
+void free_aligned_sized(void* p, size_t align, size_t size);
+#else
+static void* find_symbol(char const* name) {
+  void* sym = dlsym(RTLD_DEFAULT, name);
+  REQUIRE(sym != NULL);
+  return sym;
+}
+static void preloaded_free_sized(void* p, size_t size) {
+  void (*fn)(void*, size_t) = NULL;
+  void* sym = find_symbol("free_sized");
+  memcpy(&fn, &sym, sizeof fn); /* object to function pointer, as POSIX allows */
+  fn(p, size);
+}
+static void preloaded_free_aligned_sized(void* p, size_t align, size_t size) {
+  void (*fn)(void*, size_t, size_t) = NULL;
+  void* sym = find_symbol("free_aligned_sized");
+  memcpy(&fn, &sym, sizeof fn);
+  fn(p, align, size);
+}
+#define free_sized preloaded_free_sized
+#define free_aligned_sized preloaded_free_aligned_sized
+#endif
+
 static void api_collect(int force) {
 #ifdef PRELOAD_CHECK_LINKED
   fe_collect(force);
@@ -48,9 +76,74 @@ static void* api_foreign_block(void) {
 
 #include "api_checks.h"
 
+/* glibc's introspection calls answered by Ferroc: mallinfo and mallinfo2
+ * see Ferroc's memory (glibc's own arena is empty under the replacement),
+ * malloc_trim gives free pages back, malloc_stats prints Ferroc's table and
+ * mallopt accepts any parameter. */
+static void check_introspection(void) {
+  enum { count = 4000, size = 10000 }; /* 40 MB of medium blocks */
+  static void* blocks[count];
+  struct mallinfo2 m2;
+  struct mallinfo m1;
+  int i = 0;
+  for (i = 0; i < count; ++i) {
+    blocks[i] = malloc(size);
+    REQUIRE(blocks[i] != NULL);
+    memset(blocks[i], 1, size);
+  }
+  m2 = mallinfo2();
+  CHECK_MSG(m2.arena >= (size_t)count * size, "mallinfo2().arena = %zu with %d bytes live",
+            m2.arena, count * size);
+  CHECK_MSG(m2.uordblks >= (size_t)count * size, "mallinfo2().uordblks = %zu with %d bytes live",
+            m2.uordblks, count * size);
+  CHECK(m2.uordblks + m2.fordblks == m2.arena);
+  /* mallinfo is deprecated (its int fields overflow), but programs call it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  m1 = mallinfo();
+#pragma GCC diagnostic pop
+  CHECK_MSG(m1.arena >= count * size, "mallinfo().arena = %d with %d bytes live", m1.arena,
+            count * size);
+  CHECK(m1.uordblks + m1.fordblks == m1.arena);
+
+  for (i = 0; i < count; ++i)
+    free(blocks[i]);
+  /* The freed pages are still committed: the first trim gives them back. */
+  CHECK_MSG(malloc_trim(0) == 1, "malloc_trim released nothing after 40 MB were freed");
+  m2 = mallinfo2();
+  CHECK_MSG(m2.uordblks < (size_t)count * size / 4,
+            "mallinfo2().uordblks = %zu after every block was freed and trimmed", m2.uordblks);
+
+  CHECK(mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1);
+  CHECK(mallopt(M_ARENA_MAX, 1) == 1);
+  CHECK(mallopt(12345, -1) == 1);
+
+  /* malloc_stats writes Ferroc's table to stderr: catch it in a file. */
+  {
+    char path[] = "/tmp/ferroc-malloc-stats-XXXXXX";
+    int const fd = mkstemp(path);
+    int const saved = dup(STDERR_FILENO);
+    char text[256] = {0};
+    ssize_t got = 0;
+    REQUIRE(fd >= 0 && saved >= 0);
+    unlink(path);
+    fflush(stderr);
+    REQUIRE(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+    malloc_stats();
+    fflush(stderr);
+    REQUIRE(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+    close(saved);
+    got = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    CHECK_MSG(got > 0 && strstr(text, "ferroc statistics") != NULL,
+              "malloc_stats printed '%s', not Ferroc's table", text);
+  }
+}
+
 int main(void) {
   require_ferroc_malloc(PRELOAD_EXPECT_LINKED);
   run_api_checks();
+  check_introspection();
 
   /* The C library's own allocations (strdup, stdio buffers) go through the
    * replacement too and can be freed with it. */

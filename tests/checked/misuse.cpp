@@ -78,8 +78,9 @@ int clean(Instance& in) {
       in.arenas.deallocate(live[i].first);
   });
   remote.join();
+  // The rest with their sizes (a realloc'ed block's size is its new one).
   for (std::size_t i = 1; i < live.size(); i += 2)
-    in.heap.deallocate(live[i].first);
+    in.heap.deallocate_sized(live[i].first, live[i].second);
   in.heap.collect(true);
   std::puts("misuse clean: no fault reported");
   return 0;
@@ -149,6 +150,17 @@ void misuse(char const* name) {
     auto* p = static_cast<char*>(in.heap.allocate(40));
     std::memset(launder_ptr(p) + 40, 0, 40); // through the trailer
     in.heap.deallocate(p);
+  } else if (kind == "wrong_size") {
+    void* p = in.heap.allocate(100);
+    in.heap.deallocate_sized(launder_ptr(p), 96);
+  } else if (kind == "wrong_alignment") {
+    void* p = in.heap.allocate(100, 64);
+    // Twice the alignment the address happens to have: one it does not.
+    auto const addr = reinterpret_cast<std::uintptr_t>(p);
+    in.heap.deallocate_sized(launder_ptr(p), 100, 2 * (addr & (~addr + 1)));
+  } else if (kind == "global_wrong_size") {
+    void* p = ferroc::DefaultGlobal::allocate(3 << 20); // huge
+    ferroc::DefaultGlobal::deallocate_sized(launder_ptr(p), (3 << 20) + 1);
   } else if (kind == "global_double_free") {
     void* p = ferroc::Ferroc::try_allocate(24);
     ferroc::Ferroc::free(p);

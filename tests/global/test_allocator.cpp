@@ -16,6 +16,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -80,6 +81,18 @@ TEST_CASE("allocator: equality, rebind and the raw calls", "[global][allocator]"
   q[0] = q[1] = q[2] = 7;
   CHECK(q[0] + q[1] + q[2] == 21);
   std::allocator_traits<Rebound>::deallocate(r, q, 3);
+}
+
+TEST_CASE("usable_size(nullptr) is 0 at every layer, as malloc_usable_size(NULL)",
+          "[global][allocator]") {
+  CHECK(ferroc::DefaultGlobal::usable_size(nullptr) == 0);
+  CHECK(ferroc::Ferroc::instance().usable_size(nullptr) == 0);
+  CHECK(ferroc::DefaultGlobal::thread_heap()->usable_size(nullptr) == 0);
+  // Also on a thread that has not allocated yet (its placeholder heap).
+  std::size_t on_new_thread = 1;
+  std::thread t([&] { on_new_thread = ferroc::DefaultGlobal::usable_size(nullptr); });
+  t.join();
+  CHECK(on_new_thread == 0);
 }
 
 TEST_CASE("allocator: bad_alloc and bad_array_new_length", "[global][allocator]") {

@@ -172,6 +172,21 @@ public:
     }
   }
 
+  /// Gives the physical memory of a range of our segments back to a
+  /// decommitting base, and counts it (see decommitted_bytes).
+  void decommit(void* p, std::size_t size) noexcept requires DecommitBase<B> {
+    base().decommit(p, size);
+    // relaxed: a count that orders nothing (a decommit is a system call).
+    decommitted_.fetch_add(size, std::memory_order_relaxed);
+  }
+
+  /// Bytes given back to the base with a decommit so far, in all: a
+  /// program (malloc_trim) sees from it whether a collect released memory.
+  std::size_t decommitted_bytes() const noexcept {
+    // relaxed: a count.
+    return decommitted_.load(std::memory_order_relaxed);
+  }
+
   /// Segments of dead heaps that wait to be reclaimed.
   std::size_t abandoned_segments() const noexcept {
     // relaxed: a statistic.
@@ -311,7 +326,7 @@ public:
         return;
       }
       std::byte* start = a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
-      base().decommit(start, count * detail::segment_size);
+      decommit(start, count * detail::segment_size);
     }
     // release: the decommit and every write to the slots happen before a
     // claimer's acquire sees them free.
@@ -485,7 +500,7 @@ private:
     for (std::uint64_t m = pending; m != 0;) {
       auto const first = static_cast<std::size_t>(std::countr_zero(m));
       auto const count = static_cast<std::size_t>(std::countr_one(m >> first));
-      base().decommit(start + first * detail::segment_size, count * detail::segment_size);
+      decommit(start + first * detail::segment_size, count * detail::segment_size);
       m &= ~run_mask(first, count);
     }
     if constexpr (detail::stats_enabled)
@@ -717,6 +732,7 @@ private:
   detail::atomic<std::size_t> reserved_slots_{0};
   detail::Gauge segments_;
   detail::atomic<std::size_t> abandoned_count_{0};
+  detail::atomic<std::size_t> decommitted_{0}; // bytes, see decommitted_bytes
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;
   // Release slots for this long before their purge (ns; 0: decommit at once).
   detail::atomic<std::int64_t> purge_delay_ns_{std::int64_t{detail::purge_delay_ms} * 1'000'000};

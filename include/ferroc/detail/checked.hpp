@@ -12,7 +12,10 @@
 //     with a per-page key and validated when followed),
 //   - writes past the end of a block: every block gets a trailer (a sealed
 //     word and its geometry) and at least one fill byte after the requested
-//     size, both checked when the block is freed.
+//     size, both checked when the block is freed,
+//   - sized frees (free_sized, free_aligned_sized, sized operator delete)
+//     whose size is not the one the block was asked with, or whose
+//     alignment the block does not have.
 //
 // A block then costs its size plus 17 bytes, rounded to its class, and
 // `usable_size` reports the requested size exactly (a program may write no
@@ -53,6 +56,7 @@ enum class Fault {
   overflow,
   damaged_trailer,
   free_page,
+  wrong_size,
 };
 
 inline char const* fault_message(Fault f) noexcept {
@@ -78,6 +82,8 @@ inline char const* fault_message(Fault f) noexcept {
   case Fault::free_page:
     return "free of a pointer into an unused page (a double free, or not a block "
            "ferroc handed out)";
+  case Fault::wrong_size:
+    return "sized free whose size or alignment does not match the block";
   }
   return "misuse";
 }

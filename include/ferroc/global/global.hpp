@@ -93,6 +93,12 @@ public:
   /// Frees a block of this global allocator, from any thread; nullptr is a no-op.
   FERROC_INLINE static void deallocate(void* p) noexcept { thread_heap_->deallocate(p); }
 
+  /// See Heap::deallocate_sized: a sized free, checked in checked mode.
+  static void deallocate_sized(void* p, std::size_t size,
+                               std::size_t align = alignof(std::max_align_t)) noexcept {
+    thread_heap_->deallocate_sized(p, size, align);
+  }
+
   /// See Heap::reallocate.
   [[nodiscard]] static void* reallocate(void* p, std::size_t new_size,
                                         std::size_t align = alignof(std::max_align_t)) noexcept {

@@ -419,7 +419,7 @@ private:
           run_size += pg.area_size;
         } else {
           if (run != nullptr)
-            arenas_->base().decommit(run, run_size);
+            arenas_->decommit(run, run_size);
           run = pg.area;
           run_size = pg.area_size;
         }
@@ -432,7 +432,7 @@ private:
         }
       }
       if (run != nullptr)
-        arenas_->base().decommit(run, run_size);
+        arenas_->decommit(run, run_size);
     } else {
       (void)seg, (void)pages;
     }

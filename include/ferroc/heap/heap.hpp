@@ -158,6 +158,23 @@ public:
     deallocate_nonnull(p);
   }
 
+  /// `deallocate` of a block whose size the caller states (C23 `free_sized`,
+  /// sized `operator delete`): `size` is what the block was asked with and
+  /// `align` an alignment it was asked with (or a smaller power of two).
+  /// Checked mode stops the process when they do not match the block; a
+  /// release build frees as `deallocate` does (its page already tells the
+  /// block's size, so the size saves no work). nullptr does nothing.
+  void deallocate_sized(void* p, std::size_t size,
+                        std::size_t align = alignof(std::max_align_t)) noexcept {
+    if (p == nullptr)
+      return;
+    if constexpr (detail::checked)
+      detail::check_sized_free(p, size, align);
+    else
+      (void)size, (void)align;
+    deallocate_nonnull(p);
+  }
+
   /// `deallocate` for a caller that has ruled out nullptr already.
   FERROC_INLINE void deallocate_nonnull(void* p) noexcept {
     if constexpr (detail::instrumented)
@@ -253,8 +270,10 @@ public:
   }
 
   /// Bytes usable at `p` (a block of any Heap of the same Arenas), at least
-  /// what was requested.
+  /// what was requested; 0 for nullptr, as `malloc_usable_size(NULL)`.
   std::size_t usable_size(void const* p) const noexcept {
+    if (p == nullptr)
+      return 0;
     if constexpr (detail::checked)
       return detail::checked_usable_size(p);
     return block_usable_size(p);

@@ -18,17 +18,29 @@ inline namespace FERROC_CONFIG_NS {
 /// A standard Allocator over one Heap, for containers that live on one
 /// thread: `std::vector<int, ferroc::heap_allocator<int, ferroc::MmapAlloc>> v{heap};`
 ///
-/// Copies compare equal when they use the same Heap. The allocator follows
-/// its container on move, copy and swap, so moving a container is O(1).
+/// Copies compare equal when they use the same Heap. Like
+/// `std::pmr::polymorphic_allocator`, the allocator stays with its container:
+/// it is not propagated on copy assignment, move assignment or swap, since a
+/// Heap belongs to one thread and a container assigned from another
+/// thread's container must keep allocating from its own thread's heap. So
+/// `mine = other;` copies the elements into blocks of `mine`'s heap, and
+/// `mine = std::move(other);` steals `other`'s buffer only when both use
+/// the same Heap (otherwise it moves the elements one by one). Swapping two
+/// containers over different heaps is undefined behaviour, as for pmr
+/// containers over different resources. A container copy-constructed from
+/// another takes the other's allocator (the standard's default), and with
+/// it the other's heap: construct it with your own allocator instead where
+/// the heaps differ (`Vec mine(other, my_alloc)`).
+///
 /// `allocate` throws `std::bad_array_new_length` when the byte count
 /// overflows and `std::bad_alloc` when the heap has no memory (built without
 /// exceptions: calls std::terminate(), see detail/throw.hpp).
 template <class T, BaseAlloc B> class heap_allocator {
 public:
   using value_type = T;
-  using propagate_on_container_copy_assignment = std::true_type;
-  using propagate_on_container_move_assignment = std::true_type;
-  using propagate_on_container_swap = std::true_type;
+  using propagate_on_container_copy_assignment = std::false_type;
+  using propagate_on_container_move_assignment = std::false_type;
+  using propagate_on_container_swap = std::false_type;
   using is_always_equal = std::false_type;
 
   template <class U> struct rebind { using other = heap_allocator<U, B>; };

@@ -101,6 +101,15 @@ inline std::size_t checked_usable_size(void const* p) noexcept {
   return static_cast<std::size_t>(b.user_end - static_cast<std::byte const*>(p));
 }
 
+/// Checked mode: aborts unless `p` is a live block asked for with exactly
+/// `size` bytes and aligned to `align` (a sized free's promise).
+inline void check_sized_free(void const* p, std::size_t size, std::size_t align) noexcept {
+  CheckedBlock const b = check_live_block(p, nullptr);
+  auto const asked = static_cast<std::size_t>(b.user_end - static_cast<std::byte const*>(p));
+  if (asked != size || !is_pow2(align) || (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) != 0)
+    report_fault(Fault::wrong_size, p);
+}
+
 /// Called first when a block is freed on the instrumented path: checks it
 /// (checked mode), marks it freed and closes it to the program (tracking).
 inline void instrumented_free(void* p, void const* expected_arenas) noexcept {
