@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <iterator>
 #include <memory_resource>
 #include <mutex>
 #include <new>
@@ -369,4 +371,44 @@ TEST_CASE("custom global: thread_local destructor running after the heap's relea
   TlGlobal::collect(true);
   CHECK(TlGlobal::arenas().abandoned_segments() == 0);
   CHECK(TlGlobal::arenas().segments_in_use() <= segments_before + 2);
+}
+
+// The README's example region: 64 MiB, 15 segments of 4 MiB once up to one
+// is lost to alignment; a heap holds one per page kind it uses, so five
+// threads that use all three kinds at once fit.
+struct ReadmePoolTag {};
+using ReadmePool =
+    ferroc::Global<ferroc::Static<(64 << 20)>, ferroc::ThreadExit::pthread_key, ReadmePoolTag>;
+
+TEST_CASE("custom global: the README's region serves five threads using every page kind",
+          "[global][custom][threads]") {
+  constexpr int thread_count = 5;
+  constexpr std::size_t sizes[] = {100, 40 * 1024, 1 << 20}; // small, medium, large
+  std::atomic<int> arrived{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < thread_count; ++t) {
+    threads.emplace_back([&] {
+      std::vector<float, ferroc::global_allocator<float, ReadmePool>> samples;
+      for (int i = 0; i < 1000; ++i)
+        samples.push_back(static_cast<float>(i));
+      void* blocks[std::size(sizes)] = {};
+      for (std::size_t k = 0; k < std::size(sizes); ++k) {
+        blocks[k] = ReadmePool::allocate(sizes[k]);
+        if (blocks[k] == nullptr)
+          failures.fetch_add(1);
+        else
+          std::memset(blocks[k], 0x5a, sizes[k]);
+      }
+      // Every thread holds its blocks until all have theirs.
+      arrived.fetch_add(1);
+      while (arrived.load() != thread_count)
+        std::this_thread::yield();
+      for (void* p : blocks)
+        ReadmePool::deallocate(p);
+    });
+  }
+  for (std::thread& t : threads)
+    t.join();
+  CHECK(failures.load() == 0);
 }

@@ -10,6 +10,11 @@
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 
+namespace detail {
+/// The smallest Static region that holds one whole segment wherever it lies.
+inline constexpr std::size_t static_min_size = 2 * segment_size;
+} // namespace detail
+
 /// A fixed region of `N` bytes inside the object itself, for targets without
 /// an OS. It never calls the system: chunks are carved from the region
 /// first-fit and merged again when given back (the bookkeeping of
@@ -24,10 +29,15 @@ inline namespace FERROC_CONFIG_NS {
 /// Arenas ask for chunks aligned to the segment size (4 MiB by default,
 /// FERROC_SEGMENT_SHIFT), so a region that does not happen to start on such
 /// a boundary loses up to one segment to alignment; `alignas(segment size)`
-/// on the variable avoids that. The object is all zero until first used, so
-/// in static storage it takes no space in the program image (.bss).
+/// on the variable avoids that. `N` must be at least two segments (a
+/// compile-time error otherwise). The object is all zero until first used,
+/// so in static storage it takes no space in the program image (.bss).
 template <std::size_t N> class Static {
-  static_assert(N >= detail::os_page_size, "a Static region must hold at least one OS page");
+  static_assert(N >= detail::static_min_size,
+                "ferroc::Static<N>: N must be at least two segments (2 << FERROC_SEGMENT_SHIFT "
+                "bytes: 8 MiB by default, 128 KiB with -DFERROC_SEGMENT_SHIFT=16). A region "
+                "loses up to one segment to the segments' alignment, and the arenas need one "
+                "whole segment; for a smaller region choose smaller segments (README, Embedded)");
 
 public:
   // Reused chunks hold old data, so fresh memory is not known to be zero.
@@ -53,7 +63,7 @@ private:
   detail::RangeTable table_;
 };
 
-static_assert(BaseAlloc<Static<detail::os_page_size>>);
+static_assert(BaseAlloc<Static<detail::static_min_size>>);
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

@@ -39,6 +39,23 @@
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 
+namespace detail {
+
+/// A global allocator takes its threads' data from its base, this much at
+/// a time.
+inline constexpr std::size_t thread_data_chunk = 64 * 1024;
+
+/// Whether a base with a fixed capacity (a `Static<N>`) holds one whole
+/// segment wherever it lies and a chunk of thread data.
+template <class B> constexpr bool region_fits_global() noexcept {
+  if constexpr (requires { B::capacity(); })
+    return B::capacity() >= 2 * segment_size + thread_data_chunk;
+  else
+    return true;
+}
+
+} // namespace detail
+
 /// How a global allocator learns that a thread ends, to release its heap.
 enum class ThreadExit {
   /// A pthread key destructor. Needs no allocation to register, so it is the
@@ -60,6 +77,11 @@ enum class ThreadExit {
 /// allocator over the same base type. A non-copyable base (e.g. `Static<N>`)
 /// is owned by the Global itself.
 template <BaseAlloc B, ThreadExit Exit = ThreadExit::pthread_key, class Tag = void> class Global {
+  static_assert(detail::region_fits_global<B>(),
+                "ferroc::Global over a Static<N> region: N must be at least two segments and 64 "
+                "KiB of thread data (2 << FERROC_SEGMENT_SHIFT plus 65536 bytes: 8 MiB + 64 KiB "
+                "by default); each thread then needs a segment per page kind it uses (README)");
+
 public:
   using Base = B;
 
@@ -282,7 +304,7 @@ private:
   // back: it is reused by later threads. The caller gets the chunk's first
   // slot, the pool the others, in one push.
   static ThreadData* carve_thread_data() noexcept {
-    constexpr std::size_t chunk = 64 * 1024;
+    constexpr std::size_t chunk = detail::thread_data_chunk;
     constexpr std::size_t per_chunk = chunk / sizeof(ThreadData);
     static_assert(per_chunk >= 1);
     void* const raw =
