@@ -10,6 +10,7 @@
 #
 #   bench/preload_instr.sh <libferroc.so>
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/peers.sh"
 
 lib=${1:?usage: preload_instr.sh <libferroc.so>}
 lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
@@ -18,14 +19,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/loop" "$here/preload_loop.c"
 
-multiarch=$(cc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-declare -A libs=(
-  [glibc]=""
-  [ferroc]="$lib"
-  [mimalloc]="/usr/lib/$multiarch/libmimalloc.so.2"
-  [jemalloc]="/usr/lib/$multiarch/libjemalloc.so.2"
-  [tcmalloc]="/usr/lib/$multiarch/libtcmalloc_minimal.so.4"
-)
+declare -A libs
+peer_libs "$lib"
 order=(ferroc mimalloc jemalloc tcmalloc glibc)
 
 count() { # <preload> <mode> <ops> <size>

@@ -13,6 +13,7 @@
 # sort of 2M lines, git log -p of this repository, gcc -O2 -c of a
 # generated 2000-function source file.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/peers.sh"
 
 lib=${1:?usage: real_programs.sh <libferroc.so> [repetitions]}
 reps=${2:-5}
@@ -23,15 +24,9 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 export LC_ALL=C
 
-multiarch=$(cc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 names=(glibc ferroc mimalloc jemalloc tcmalloc)
-declare -A libs=(
-  [glibc]=""
-  [ferroc]="$lib"
-  [mimalloc]="/usr/lib/$multiarch/libmimalloc.so.2"
-  [jemalloc]="/usr/lib/$multiarch/libjemalloc.so.2"
-  [tcmalloc]="/usr/lib/$multiarch/libtcmalloc_minimal.so.4"
-)
+declare -A libs
+peer_libs "$lib"
 present=()
 for n in "${names[@]}"; do
   if [[ -z ${libs[$n]} || -f ${libs[$n]} ]]; then present+=("$n"); fi

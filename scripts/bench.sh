@@ -173,6 +173,16 @@ if [ "$suite_only" -eq 0 ]; then
       } >>"$results"
     fi
     echo
+    echo "==== failing requests, address space at the first malloc ===="
+    fail_reps=3
+    [ "$quick" -eq 1 ] && fail_reps=1
+    {
+      echo "## Failing requests and the first malloc's address space, preloaded (median of $fail_reps)"
+      echo
+      "$root/bench/failing_requests.sh" "$build/libferroc.so" "$fail_reps"
+      echo
+    } >>"$results"
+    echo
     echo "==== real programs ===="
     reps=5
     [ "$quick" -eq 1 ] && reps=1

@@ -54,26 +54,6 @@ enum {
 
 extern char** environ;
 
-/* VmSize of this process in bytes, from /proc/self/status without stdio
- * (whose buffers would be allocated); 0 if unknown. */
-static size_t vm_size(void) {
-  static char buf[4096];
-  ssize_t n = 0;
-  char const* line = NULL;
-  int fd = open("/proc/self/status", O_RDONLY);
-  if (fd < 0)
-    return 0;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  line = strstr(buf, "VmSize:");
-  if (line == NULL)
-    return 0;
-  return (size_t)strtoull(line + 7, NULL, 10) * KIB;
-}
-
 /* --reference: the C library's figure. */
 static int reference(void) {
   void* volatile first = malloc(16);

@@ -67,23 +67,6 @@ static double now_ns(void) {
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* VmSize of this process in bytes, from /proc/self/status; 0 if unknown. */
-static size_t vm_size(void) {
-  static char buf[4096];
-  ssize_t n = 0;
-  char const* line = NULL;
-  int fd = open("/proc/self/status", O_RDONLY);
-  if (fd < 0)
-    return 0;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  line = strstr(buf, "VmSize:");
-  return line == NULL ? 0 : (size_t)strtoull(line + 7, NULL, 10) * KIB;
-}
-
 /* The small malloc/free pair between two requests. */
 static void small_pair(size_t i) {
   void* p = malloc(32 + i % 64);

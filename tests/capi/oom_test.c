@@ -33,23 +33,6 @@ enum { limit_mib = 512, max_blocks = 4096 };
 
 static void* blocks[max_blocks];
 
-/* VmSize of this process in bytes, from /proc/self/status; 0 if unknown. */
-static size_t vm_size(void) {
-  char line[256];
-  size_t kib = 0;
-  FILE* f = fopen("/proc/self/status", "r");
-  if (f == NULL)
-    return 0;
-  while (fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, "VmSize:", 7) == 0) {
-      kib = (size_t)strtoull(line + 7, NULL, 10);
-      break;
-    }
-  }
-  fclose(f);
-  return kib * 1024;
-}
-
 /* Allocates 1 MiB blocks until malloc fails; returns how many it got, and
  * checks the failure is ENOMEM. */
 static size_t fill_up(char const* phase) {

@@ -6,12 +6,16 @@
  * For the programs that run on the drop-in replacement (LD_PRELOAD of
  * libferroc.so, or ferroc::override linked in): make sure it is really the
  * one that answers malloc, so that a test cannot pass on the C library's
- * allocator by mistake, and reach fe_collect without linking to Ferroc.
+ * allocator by mistake, reach fe_collect without linking to Ferroc, and
+ * read the process's VmSize.
  * Needs _GNU_SOURCE (dladdr) and check.h; link with -ldl.
  */
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Where the process's `name` comes from: the object that defines the
  * symbol dlsym finds first (what every call in the process binds to). */
@@ -35,6 +39,12 @@ static inline void require_ferroc_malloc(int expect_linked) {
   static char const* const names[] = {
       "malloc",         "free",     "calloc", "realloc", "reallocarray",      "aligned_alloc",
       "posix_memalign", "memalign", "valloc", "pvalloc", "malloc_usable_size"};
+  /* A program that links the override in binds its own calls to these at
+   * link time, and exports only the names a shared object also has: only
+   * the preloaded library's are looked up. */
+  static char const* const preloaded_names[] = {"free_sized", "free_aligned_sized", "malloc_trim",
+                                                "mallinfo2",  "mallinfo",           "malloc_stats",
+                                                "mallopt"};
   void* malloc_base = NULL;
   char const* malloc_from = symbol_origin("malloc", &malloc_base);
   size_t i = 0;
@@ -59,10 +69,34 @@ static inline void require_ferroc_malloc(int expect_linked) {
     CHECK_MSG(from != NULL && base == malloc_base, "%s comes from %s, malloc from %s", names[i],
               from != NULL ? from : "(nowhere)", malloc_from);
   }
+  for (i = 0; !expect_linked && i < sizeof preloaded_names / sizeof preloaded_names[0]; ++i) {
+    void* base = NULL;
+    char const* from = symbol_origin(preloaded_names[i], &base);
+    CHECK_MSG(from != NULL && base == malloc_base, "%s comes from %s, malloc from %s",
+              preloaded_names[i], from != NULL ? from : "(nowhere)", malloc_from);
+  }
   if (check_failures != 0) {
     fprintf(stderr, "the malloc replacement is not active: stopping\n");
     exit(1);
   }
+}
+
+/* VmSize of this process in bytes, from /proc/self/status without stdio
+ * (whose buffers would be allocated); 0 if unknown. */
+static inline size_t vm_size(void) {
+  static char buf[4096];
+  ssize_t n = 0;
+  char const* line = NULL;
+  int const fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0)
+    return 0;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  line = strstr(buf, "VmSize:");
+  return line == NULL ? 0 : (size_t)strtoull(line + 7, NULL, 10) * 1024;
 }
 
 /* fe_collect of the replacement, looked up at run time; NULL if absent. */
