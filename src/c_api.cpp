@@ -58,7 +58,7 @@ void fe_stats(fe_stats_t* out) noexcept {
     c::stats(*out);
 }
 void fe_stats_print(void) noexcept {
-  ferroc::print_stats();
+  c::print_stats();
 }
 
 } // extern "C"

@@ -88,7 +88,7 @@ FERROC_EXPORT struct mallinfo mallinfo() noexcept {
 }
 // Ferroc's statistics table (ferroc/stats.hpp) on stderr, where glibc prints its own.
 FERROC_EXPORT void malloc_stats() noexcept {
-  ferroc::print_stats();
+  c::print_stats();
 }
 // glibc's tuning parameters do not apply: accepted and ignored, as success.
 FERROC_EXPORT int mallopt(int /*param*/, int /*value*/) noexcept {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include "ferroc/arena/segment_map.hpp"
@@ -231,6 +232,17 @@ inline int trim() noexcept {
   G::collect(true);
   arenas.purge(true);
   return arenas.decommitted_bytes() != before ? 1 : 0;
+}
+
+/// malloc_stats and fe_stats_print: Ferroc's table on stderr. Its writes
+/// are no cancellation points here, as glibc's malloc_stats is none: a
+/// thread cancelled inside would unwind through noexcept frames and end
+/// the process.
+inline void print_stats() noexcept {
+  int old_state = PTHREAD_CANCEL_ENABLE;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
+  ferroc::print_stats();
+  pthread_setcancelstate(old_state, nullptr);
 }
 
 /// fe_stats: `ferroc::stats()` in the C layout (ferroc.h's fe_stats_t).

@@ -76,6 +76,39 @@ static void* api_foreign_block(void) {
 
 #include "api_checks.h"
 
+/* A thread whose cancellation is pending when it calls malloc_stats: the
+ * call completes (it is no cancellation point, as in glibc), and the
+ * thread is cancelled at the next one, without ending the process. */
+static pthread_barrier_t stats_gate;
+
+static void* stats_then_cancel(void* arg) {
+  (void)arg;
+  pthread_barrier_wait(&stats_gate); /* no cancellation point */
+  malloc_stats();
+  pthread_testcancel();
+  return NULL;
+}
+
+static void check_stats_not_cancellation_point(void) {
+  pthread_t t;
+  void* result = NULL;
+  int const saved = dup(STDERR_FILENO);
+  int const null_fd = open("/dev/null", O_WRONLY);
+  REQUIRE(saved >= 0 && null_fd >= 0);
+  fflush(stderr);
+  REQUIRE(dup2(null_fd, STDERR_FILENO) == STDERR_FILENO);
+  REQUIRE(pthread_barrier_init(&stats_gate, NULL, 2) == 0);
+  REQUIRE(pthread_create(&t, NULL, stats_then_cancel, NULL) == 0);
+  REQUIRE(pthread_cancel(t) == 0);
+  pthread_barrier_wait(&stats_gate);
+  REQUIRE(pthread_join(t, &result) == 0);
+  pthread_barrier_destroy(&stats_gate);
+  REQUIRE(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+  close(saved);
+  close(null_fd);
+  CHECK_MSG(result == PTHREAD_CANCELED, "the thread was not cancelled after malloc_stats");
+}
+
 /* glibc's introspection calls answered by Ferroc: mallinfo and mallinfo2
  * see Ferroc's memory (glibc's own arena is empty under the replacement),
  * malloc_trim gives free pages back, malloc_stats prints Ferroc's table and
@@ -144,6 +177,7 @@ int main(void) {
   require_ferroc_malloc(PRELOAD_EXPECT_LINKED);
   run_api_checks();
   check_introspection();
+  check_stats_not_cancellation_point();
 
   /* The C library's own allocations (strdup, stdio buffers) go through the
    * replacement too and can be freed with it. */
