@@ -58,22 +58,10 @@ FERROC_INLINE void free(void* p) noexcept {
   }
 }
 
-/// C23 free_sized: `size` is what `p` was asked with (checked builds stop
-/// on a size that does not match the block). A pointer that is not ours is
-/// treated as `free` treats it.
-inline void free_sized(void* p, std::size_t size) noexcept {
-  if constexpr (detail::checked) {
-    if (p != nullptr && detail::segment_map_contains(p)) {
-      G::deallocate_sized(p, size);
-      return;
-    }
-  }
-  (void)size;
-  free(p);
-}
-
-/// C23 free_aligned_sized: as free_sized, for a block of aligned_alloc
-/// (or memalign, posix_memalign) asked with `align`.
+/// C23 free_aligned_sized: `size` and `align` are what `p` was asked with
+/// (aligned_alloc, memalign, posix_memalign); checked builds stop on ones
+/// that do not match the block. A pointer that is not ours is treated as
+/// `free` treats it.
 inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noexcept {
   if constexpr (detail::checked) {
     if (p != nullptr && detail::segment_map_contains(p)) {
@@ -83,6 +71,12 @@ inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noe
   }
   (void)align, (void)size;
   free(p);
+}
+
+/// C23 free_sized: as free_aligned_sized, for a block of malloc, calloc or
+/// realloc (aligned as every block is).
+inline void free_sized(void* p, std::size_t size) noexcept {
+  free_aligned_sized(p, alignof(std::max_align_t), size);
 }
 
 inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {

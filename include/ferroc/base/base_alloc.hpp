@@ -43,6 +43,10 @@ namespace detail {
 /// used by reference; a handle-like base (`MmapAlloc`) is held by value.
 template <class B> inline constexpr bool held_by_reference = !std::is_copy_constructible_v<B>;
 
+/// The smallest fixed region (a `Static<N>`) that holds one whole segment
+/// wherever it lies: up to one is lost to the segments' alignment.
+inline constexpr std::size_t region_min_size = 2 * segment_size;
+
 } // namespace detail
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

@@ -10,11 +10,6 @@
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 
-namespace detail {
-/// The smallest Static region that holds one whole segment wherever it lies.
-inline constexpr std::size_t static_min_size = 2 * segment_size;
-} // namespace detail
-
 /// A fixed region of `N` bytes inside the object itself, for targets without
 /// an OS. It never calls the system: chunks are carved from the region
 /// first-fit and merged again when given back (the bookkeeping of
@@ -33,7 +28,7 @@ inline constexpr std::size_t static_min_size = 2 * segment_size;
 /// compile-time error otherwise). The object is all zero until first used,
 /// so in static storage it takes no space in the program image (.bss).
 template <std::size_t N> class Static {
-  static_assert(N >= detail::static_min_size,
+  static_assert(N >= detail::region_min_size,
                 "ferroc::Static<N>: N must be at least two segments (2 << FERROC_SEGMENT_SHIFT "
                 "bytes: 8 MiB by default, 128 KiB with -DFERROC_SEGMENT_SHIFT=16). A region "
                 "loses up to one segment to the segments' alignment, and the arenas need one "
@@ -63,7 +58,7 @@ private:
   detail::RangeTable table_;
 };
 
-static_assert(BaseAlloc<Static<detail::static_min_size>>);
+static_assert(BaseAlloc<Static<detail::region_min_size>>);
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

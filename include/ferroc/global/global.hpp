@@ -49,7 +49,7 @@ inline constexpr std::size_t thread_data_chunk = 64 * 1024;
 /// segment wherever it lies and a chunk of thread data.
 template <class B> constexpr bool region_fits_global() noexcept {
   if constexpr (requires { B::capacity(); })
-    return B::capacity() >= 2 * segment_size + thread_data_chunk;
+    return B::capacity() >= region_min_size + thread_data_chunk;
   else
     return true;
 }

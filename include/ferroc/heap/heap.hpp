@@ -328,8 +328,7 @@ public:
       pg = next;
     }
     if (force) {
-      while (Segment* seg = cx_->reclaim_segment())
-        adopt_pages(seg);
+      reclaim_abandoned();
       cx_->decommit_free_pages();
     } else {
       cx_->purge_if_due();
@@ -607,9 +606,14 @@ private:
   // would only make those pages fault in again at the next allocation.
   void make_room() noexcept {
     collect(false); // frees every page that its blocks given back leave empty
+    reclaim_abandoned();
+    cx_->release_empty_segments();
+  }
+
+  // Takes in every segment that dead heaps abandoned.
+  void reclaim_abandoned() noexcept {
     while (Segment* seg = cx_->reclaim_segment())
       adopt_pages(seg);
-    cx_->release_empty_segments();
   }
 
   void* allocate_aligned(std::size_t size, std::size_t align, bool zero) noexcept {
@@ -786,7 +790,8 @@ private:
   }
 
   void* allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
-    if (size > detail::alloc_size_max || align > detail::huge_align_max)
+    // (Sizes past alloc_size_max failed in allocate_slow already.)
+    if (align > detail::huge_align_max)
       return nullptr; // never: fail without a collect or a system call
     HugeLayout const layout = huge_layout(size, align);
     if (void* p = try_allocate_huge(layout, zero, true))
@@ -863,12 +868,8 @@ private:
       src = {SegmentSource::dedicated, 0, 0, chunk, chunk_size};
       zeroed = B::is_zeroed;
     }
-    std::size_t const block = h.block;
-    std::size_t const total = h.total;
-    std::size_t const offset = h.offset;
-
     // An earlier use of this memory may have left it closed (tracking).
-    track::reset(start, total);
+    track::reset(start, h.total);
     auto* seg = new (start) Segment{};
     seg->arenas = &arenas;
     seg->cookie = segment_cookie(seg);
@@ -878,19 +879,19 @@ private:
     seg->used_pages = 1;
     seg->source = src;
     Page& pg = seg->pages[0];
-    pg.area = start + offset;
-    pg.block_size = block;
+    pg.area = start + h.offset;
+    pg.block_size = h.block;
     pg.reserved = pg.capacity = pg.used = 1;
     pg.in_use = true;
     if constexpr (stats_enabled) {
       auto& c = arenas.counters();
       c.huge_blocks.add(1);
-      c.huge_bytes.add(block);
+      c.huge_bytes.add(h.block);
       c.huge_allocs.add(1);
-      c.huge_bytes_allocated.add(block);
+      c.huge_bytes_allocated.add(h.block);
     }
     if (zero && !zeroed)
-      std::memset(pg.area, 0, block);
+      std::memset(pg.area, 0, h.block);
     return pg.area;
   }
 
