@@ -19,7 +19,7 @@
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
-#include "ferroc/global/resource.hpp"
+#include "ferroc/global/default_global.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {

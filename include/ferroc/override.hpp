@@ -13,25 +13,79 @@
 // when there is none, as the standard asks; nothrow forms return nullptr.
 // Built without exceptions, the throwing forms call std::terminate() where
 // they would throw (see detail/throw.hpp).
+//
+// FERROC_WEAK_CXX_RUNTIME=1 (the drop-in libraries) reaches the C++ runtime
+// (the new-handler, the throw, the catch) through weak references only, so
+// that a C program that preloads Ferroc does not load libstdc++ for it: a
+// program that calls operator new has the runtime loaded, and the
+// references bind to it. Should operator new fail where no runtime is
+// loaded (a C program that dlopens C++ code privately), there is no handler
+// to call and nothing to throw with: the process stops with a message.
 
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
 #include "ferroc/defines_export.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/throw.hpp"
-#include "ferroc/global/resource.hpp"
+#include "ferroc/global/default_global.hpp"
+
+#ifndef FERROC_WEAK_CXX_RUNTIME
+#define FERROC_WEAK_CXX_RUNTIME 0
+#endif
+
+#if FERROC_WEAK_CXX_RUNTIME
+#include <unistd.h>
+
+// Weak redeclarations: unresolved (null) where no C++ runtime is loaded.
+// Linked with --as-needed, a weak reference does not make the library need
+// libstdc++. (std::__throw_bad_alloc is libstdc++'s exported thrower.)
+namespace std {
+[[gnu::weak]] new_handler get_new_handler() noexcept;
+[[gnu::weak, gnu::noreturn]] void __throw_bad_alloc();
+} // namespace std
+// The catch of the nothrow forms refers to these (clang's also to
+// std::terminate); made weak as well.
+__asm__(".weak __gxx_personality_v0\n\t"
+        ".weak __cxa_begin_catch\n\t"
+        ".weak __cxa_end_catch\n\t"
+        ".weak _ZSt9terminatev");
+#endif
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 namespace detail {
 
+// The new-handler installed now, or nullptr.
+inline std::new_handler current_new_handler() noexcept {
+#if FERROC_WEAK_CXX_RUNTIME
+  if (&std::get_new_handler == nullptr)
+    return nullptr; // no C++ runtime: nobody can have installed one
+#endif
+  return std::get_new_handler();
+}
+
+// operator new's failure: std::bad_alloc.
+[[noreturn]] inline void new_failed() {
+#if FERROC_WEAK_CXX_RUNTIME
+  if (&std::__throw_bad_alloc != nullptr)
+    std::__throw_bad_alloc();
+  static constexpr char message[] =
+      "ferroc: operator new is out of memory and no C++ runtime is loaded to throw\n";
+  (void)!::write(STDERR_FILENO, message, sizeof message - 1);
+  std::abort();
+#else
+  throw_bad_alloc();
+#endif
+}
+
 FERROC_NOINLINE inline void* new_retry(std::size_t size, std::size_t align) {
   for (;;) {
-    std::new_handler handler = std::get_new_handler();
+    std::new_handler handler = current_new_handler();
     if (handler == nullptr)
-      throw_bad_alloc();
+      new_failed();
     handler();
     if (void* p = DefaultGlobal::allocate(size, align))
       return p;
@@ -56,7 +110,7 @@ inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
 #else
   // A new-handler cannot throw here: it returns (try again) or ends the
   // program. Without one, nullptr.
-  while (std::new_handler handler = std::get_new_handler()) {
+  while (std::new_handler handler = current_new_handler()) {
     handler();
     if (void* p = DefaultGlobal::allocate(size, align))
       return p;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //
-// operator new out of memory, with ferroc::override linked in: under an
+// operator new out of memory, with ferroc::override linked in (or, built
+// with OOM_NEW_PRELOADED, with libferroc.so preloaded: the library reaches
+// the new-handler and the throw through weak references): under an
 // address-space limit (RLIMIT_AS, 512 MiB) the throwing forms call the
 // installed new_handler, retry after it returns, and throw std::bad_alloc
 // once there is no handler; the nothrow forms return nullptr. The handler
@@ -23,7 +25,9 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
+#ifndef OOM_NEW_PRELOADED
 #include <ferroc.h>
+#endif
 
 #include "check.h"
 
@@ -63,15 +67,37 @@ void* origin_of(char const* name) {
   return info.dli_fbase;
 }
 
-void require_linked_override() {
+#ifdef OOM_NEW_PRELOADED
+constexpr char const* expected_origin = "the preloaded libferroc.so";
+// The object that exports fe_malloc: libferroc.so.
+void* ferroc_origin() {
+  return origin_of("fe_malloc");
+}
+void collect() {
+  using collect_fn = void (*)(int);
+  auto fn = reinterpret_cast<collect_fn>(dlsym(RTLD_DEFAULT, "fe_collect"));
+  REQUIRE(fn != nullptr);
+  fn(1);
+}
+#else
+constexpr char const* expected_origin = "this program (ferroc::override linked in)";
+void* ferroc_origin() {
   static int const in_this_program = 0;
   Dl_info self{};
   REQUIRE(dladdr(&in_this_program, &self) != 0);
-  // operator new(size_t), operator delete(void*), malloc: this program's.
-  for (char const* name : {"_Znwm", "_ZdlPv", "_Znam", "malloc", "free"}) {
-    CHECK_MSG(origin_of(name) == self.dli_fbase,
-              "%s does not come from this program: is ferroc::override linked in?", name);
-  }
+  return self.dli_fbase;
+}
+void collect() {
+  fe_collect(1);
+}
+#endif
+
+void require_ferroc_new() {
+  void* const ferroc = ferroc_origin();
+  REQUIRE(ferroc != nullptr);
+  // operator new(size_t), operator delete(void*), malloc: Ferroc's.
+  for (char const* name : {"_Znwm", "_ZdlPv", "_Znam", "malloc", "free"})
+    CHECK_MSG(origin_of(name) == ferroc, "%s does not come from %s", name, expected_origin);
   if (check_failures != 0)
     std::exit(1);
 }
@@ -101,7 +127,7 @@ bool fill_with_new() {
 } // namespace
 
 int main() {
-  require_linked_override();
+  require_ferroc_new();
 
   // A reserve block, and a malloc block to compare sizes with new's.
   reserve = new char[reserve_size];
@@ -189,7 +215,7 @@ int main() {
   // Everything back; after a collect, as much fits again.
   std::size_t const first = block_count;
   free_blocks();
-  fe_collect(1);
+  collect();
   std::set_new_handler(nullptr);
   bool const threw_again = fill_with_new();
   CHECK(threw_again);

@@ -15,8 +15,10 @@
 
 #define _GNU_SOURCE
 
+#include <link.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "preload_util.h"
@@ -173,8 +175,34 @@ static void check_introspection(void) {
   }
 }
 
+#ifndef PRELOAD_CHECK_LINKED
+static int find_runtime_library(struct dl_phdr_info* info, size_t size, void* found) {
+  static char const* const runtime[] = {"libstdc++", "libgcc_s", "libm.so"};
+  size_t i = 0;
+  (void)size;
+  for (i = 0; i < sizeof runtime / sizeof runtime[0]; ++i) {
+    if (info->dlpi_name != NULL && strstr(info->dlpi_name, runtime[i]) != NULL) {
+      *(char const**)found = info->dlpi_name;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* This C program loads nothing but the C library and the preloaded Ferroc:
+ * the library brings no C++ runtime, libm or libgcc_s into memory. */
+static void check_no_runtime_loaded(void) {
+  char const* found = NULL;
+  dl_iterate_phdr(find_runtime_library, (void*)&found);
+  CHECK_MSG(found == NULL, "%s is loaded into a C program by the preloaded library", found);
+}
+#endif
+
 int main(void) {
   require_ferroc_malloc(PRELOAD_EXPECT_LINKED);
+#ifndef PRELOAD_CHECK_LINKED
+  check_no_runtime_loaded();
+#endif
   run_api_checks();
   check_introspection();
   check_stats_not_cancellation_point();

@@ -11,10 +11,10 @@
 #include "ferroc/detail/no_destroy.hpp"
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/global/allocator.hpp"
+#include "ferroc/global/default_global.hpp"
 #include "ferroc/global/global.hpp"
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/heap_resource.hpp" // for code that includes this header for it
-#include "ferroc/stats.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
@@ -77,12 +77,6 @@ template <class G> global_resource<G>& global_resource<G>::instance() noexcept {
   return detail::global_resource_instance<G>.value;
 }
 
-class Ferroc;
-
-/// The default global allocator: OS memory, a heap per thread, released by
-/// a pthread key destructor.
-using DefaultGlobal = Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
-
 /// The process-wide allocator, `Ferroc::instance()`. It is a
 /// `std::pmr::memory_resource` (`ferroc::resource()`) and offers the
 /// non-throwing calls of `global_resource`.
@@ -110,18 +104,6 @@ inline std::pmr::memory_resource* resource() noexcept {
 
 /// Stateless standard Allocator over the default global allocator.
 template <class T> using allocator = global_allocator<T, DefaultGlobal>;
-
-/// Statistics of the default global allocator: every thread's heap, those
-/// of exited threads included (see ferroc/stats.hpp; most counters need a
-/// build with FERROC_STAT=1).
-inline Stats stats() noexcept {
-  return DefaultGlobal::arenas().stats();
-}
-
-/// Prints `stats()` as a table to file descriptor `fd` (stderr by default).
-inline void print_stats(int fd = STDERR_FILENO) noexcept {
-  print_stats(stats(), fd);
-}
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

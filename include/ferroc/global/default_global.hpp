@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+// The process-wide allocator's type, `DefaultGlobal`, and its statistics,
+// without the std::pmr resource (global/resource.hpp) that wraps it: the C
+// API and the operator new replacement need no more, so the drop-in library
+// needs no C++ runtime for them.
+
+#include <unistd.h>
+
+#include "ferroc/base/mmap.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/global/global.hpp"
+#include "ferroc/stats.hpp"
+
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+
+class Ferroc;
+
+/// The default global allocator: OS memory, a heap per thread, released by
+/// a pthread key destructor. `Ferroc` (global/resource.hpp) is its tag and
+/// its std::pmr face.
+using DefaultGlobal = Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+
+/// Statistics of the default global allocator: every thread's heap, those
+/// of exited threads included (see ferroc/stats.hpp; most counters need a
+/// build with FERROC_STAT=1).
+inline Stats stats() noexcept {
+  return DefaultGlobal::arenas().stats();
+}
+
+/// Prints `stats()` as a table to file descriptor `fd` (stderr by default).
+inline void print_stats(int fd = STDERR_FILENO) noexcept {
+  print_stats(stats(), fd);
+}
+
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc
