@@ -226,6 +226,30 @@ TEST_CASE("Static<N> serves huge blocks and refuses impossible ones", "[static]"
 
 // ---- SpanBase: a region the program gives ---------------------------------
 
+TEST_CASE("SpanBase places a small chunk where it costs no segment", "[static][span]") {
+  constexpr std::size_t seg = ferroc::detail::segment_size;
+  // A region that starts 32 KiB below a segment boundary and ends 128 KiB
+  // past the second one after it: two whole segments, and room for a small
+  // chunk at its end but not at its start.
+  std::vector<std::byte> memory(4 * seg);
+  auto const raw = reinterpret_cast<std::uintptr_t>(memory.data());
+  auto* const boundary = memory.data() + ((raw + seg - 1) / seg * seg - raw);
+  ferroc::SpanBase span{boundary + seg - 32 * KiB, 2 * seg + 32 * KiB + 128 * KiB};
+  // The thread data of a Global comes first, 64 KiB aligned to 64 bytes:
+  // first fit would lay it across the boundary and leave one segment.
+  void* small = span.allocate(64 * KiB, 64);
+  REQUIRE(small != nullptr);
+  CHECK(in_region(span, small, 64 * KiB));
+  void* a = span.allocate(seg, seg);
+  void* b = span.allocate(seg, seg);
+  CHECK(a != nullptr);
+  CHECK(b != nullptr);
+  span.deallocate(b, seg);
+  span.deallocate(a, seg);
+  span.deallocate(small, 64 * KiB);
+  CHECK(span.used_bytes() == 0);
+}
+
 TEST_CASE("SpanBase carves aligned chunks first-fit and merges them back", "[static][span]") {
   constexpr std::size_t length = 64 * KiB;
   alignas(4 * KiB) static std::byte buffer[length];

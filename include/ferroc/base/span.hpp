@@ -35,24 +35,50 @@ public:
     Guard guard{lock_};
     init_once(length);
     auto const start_of_region = reinterpret_cast<std::uintptr_t>(base);
-    for (std::size_t i = 0; i < range_count_; ++i) {
+    // First fit; a chunk aligned below a segment (thread data, say) goes
+    // where it splits the fewest segment-aligned runs: at the front or the
+    // back of a free range, whichever loses no segment (a 64 KiB chunk across
+    // a boundary of a region that holds few segments costs one of them).
+    bool const small = align < segment_size;
+    std::size_t best = range_count_;
+    std::size_t best_front = 0;
+    std::size_t best_loss = SIZE_MAX;
+    for (std::size_t i = 0; i < range_count_ && best_loss != 0; ++i) {
       Range const r = ranges_[i];
       std::uintptr_t const free_start = start_of_region + r.offset;
-      std::uintptr_t const start = (free_start + align - 1) & ~(std::uintptr_t{align} - 1);
+      std::uintptr_t const start = align_up(free_start, align);
       std::size_t const front = start - free_start;
       if (front > r.length || r.length - front < size)
         continue;
-      std::size_t const back = r.length - front - size;
-      remove_range(i);
-      if (front != 0)
-        insert_range({r.offset, front});
-      if (back != 0)
-        insert_range({r.offset + front + size, back});
-      // relaxed: a statistic, read without ordering other data.
-      used_.fetch_add(size, std::memory_order_relaxed);
-      return base + r.offset + front;
+      std::size_t const whole = segments_within(free_start, r.length);
+      auto consider = [&](std::size_t at) {
+        std::size_t const loss = whole - segments_within(free_start, at) -
+                                 segments_within(free_start + at + size, r.length - at - size);
+        if (loss < best_loss) {
+          best = i, best_front = at, best_loss = loss;
+        }
+      };
+      consider(front);
+      if (!small)
+        break; // first fit
+      // The highest aligned start in the range.
+      std::size_t const last =
+          ((free_start + r.length - size) & ~(std::uintptr_t{align} - 1)) - free_start;
+      if (last != front)
+        consider(last);
     }
-    return nullptr;
+    if (best == range_count_)
+      return nullptr;
+    Range const r = ranges_[best];
+    std::size_t const back = r.length - best_front - size;
+    remove_range(best);
+    if (best_front != 0)
+      insert_range({r.offset, best_front});
+    if (back != 0)
+      insert_range({r.offset + best_front + size, back});
+    // relaxed: a statistic, read without ordering other data.
+    used_.fetch_add(size, std::memory_order_relaxed);
+    return base + r.offset + best_front;
   }
 
   /// Gives back a chunk exactly as `allocate` handed it out.
@@ -95,6 +121,17 @@ private:
     Guard& operator=(Guard const&) = delete;
     atomic<bool>& lock;
   };
+
+  static std::uintptr_t align_up(std::uintptr_t p, std::size_t align) noexcept {
+    return (p + align - 1) & ~(std::uintptr_t{align} - 1);
+  }
+
+  // Whole segment-aligned segments inside [start, start + length).
+  static std::size_t segments_within(std::uintptr_t start, std::size_t length) noexcept {
+    std::uintptr_t const first = align_up(start, segment_size);
+    std::uintptr_t const end = start + length;
+    return first >= end ? 0 : (end - first) / segment_size;
+  }
 
   void init_once(std::size_t length) noexcept {
     if (initialized_)
