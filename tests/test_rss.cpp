@@ -358,3 +358,51 @@ TEST_CASE("a heap back to light work gives back what other threads freed, withou
   check_resident(baseline, peak, after, 48 * MiB, 16 * MiB,
                  ", " + std::to_string(waited.count()) + " ms of light work");
 }
+
+TEST_CASE("huge blocks taken again after a purge find their slots kept, until huge blocks stop",
+          "[rss][purge]") {
+  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  arenas.set_purge_delay_ms(1);
+  ferroc::Context cx{arenas};
+  ferroc::Heap heap{cx};
+  constexpr std::size_t block = 8 * MiB; // 3 slots of 4 MiB with its header
+  constexpr std::size_t block_slots_bytes = 12 * MiB;
+  // Purge rounds, one delay apart: a released slot goes at the second.
+  auto rounds = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      arenas.purge();
+    }
+  };
+  std::vector<void*> live;
+  for (int i = 0; i < 10; ++i) {
+    live.push_back(heap.allocate(block));
+    REQUIRE(live.back() != nullptr);
+  }
+
+  // Nothing missed yet: the block's slots go back after their delay.
+  std::size_t before = arenas.decommitted_bytes();
+  heap.deallocate(heap.allocate(block));
+  rounds(3);
+  CHECK(arenas.decommitted_bytes() - before == block_slots_bytes);
+
+  // The next block of that size faults its slots in again: a miss. The
+  // rounds after its free keep (most of) them committed for the next one.
+  before = arenas.decommitted_bytes();
+  void* p = heap.allocate(block);
+  REQUIRE(p != nullptr);
+  heap.deallocate(p);
+  rounds(2);
+  CHECK(arenas.decommitted_bytes() - before < block_slots_bytes);
+
+  // Huge blocks stop: every slot goes back within some rounds.
+  before = arenas.decommitted_bytes();
+  for (void* q : live)
+    heap.deallocate(q);
+  rounds(40);
+  // Everything released is decommitted: a forced purge finds nothing left.
+  std::size_t const settled = arenas.decommitted_bytes();
+  arenas.purge(true);
+  CHECK(arenas.decommitted_bytes() == settled);
+  CHECK(settled > before);
+}

@@ -119,8 +119,9 @@ public:
     return static_cast<std::uint32_t>(purge_delay_ns_.load(std::memory_order_relaxed) / 1'000'000);
   }
 
-  /// Decommits the released slots whose purge delay has passed, or with
-  /// `force` every released slot still committed. Cheap when none waits.
+  /// Decommits the released slots whose purge delay has passed, beyond a
+  /// number that huge blocks are likely to take again, or with `force` every
+  /// released slot still committed. Cheap when none waits.
   ///
   /// Released slots wait in two generations: those released since the last
   /// round and those released before it. A round, once the deadline has
@@ -131,6 +132,8 @@ public:
   /// then faults most of them in again, big_alloc 4 times as often. Rounds
   /// are counted rather than the time since each release, as a thread that
   /// gets the CPU only now and then finds its own releases a delay old.)
+  /// Of all that waits, a round leaves as many slots committed as huge
+  /// blocks recently missed (see slots_to_keep).
   void purge(bool force = false) noexcept {
     if constexpr (DecommitBase<B>) {
       // relaxed: a hint; the exchange or CAS below decides.
@@ -156,18 +159,31 @@ public:
       // acquire: arenas counted here have their index claimed; xstart tells.
       std::size_t const n =
           std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
-      bool waiting = false;
-      for (std::size_t k = 0; k < n; ++k) {
-        if (force)
-          purge_arena(arenas_[k], younger);
-        purge_arena(arenas_[k], older);
-        waiting |= purge_arena_waits(arenas_[k]);
+      std::size_t waiting = 0;
+      for (std::size_t k = 0; k < n; ++k)
+        waiting += slots_waiting(arenas_[k]);
+      std::size_t const keep = force ? 0 : slots_to_keep();
+      std::size_t budget = force ? SIZE_MAX : waiting > keep ? waiting - keep : 0;
+      std::size_t purged = 0;
+      for (std::size_t k = 0; k < n && budget != 0; ++k) {
+        std::size_t done = force ? purge_arena(arenas_[k], younger, budget) : 0;
+        done += purge_arena(arenas_[k], older, budget - done);
+        budget -= done;
+        purged += done;
       }
+      // relaxed: a hint for the claims' miss count.
+      purged_last_round_.store(purged != 0, std::memory_order_relaxed);
       // The younger generation becomes the older one; new releases go to
-      // the generation just emptied.
+      // the generation just emptied (kept slots of the older one stay in it,
+      // the first to go in the next round).
       // relaxed: see above.
       purge_epoch_.store(epoch + 1, std::memory_order_relaxed);
-      if (waiting)
+      // Another round while anything waits, kept slots included: without
+      // misses their number shrinks round by round.
+      bool waits = false;
+      for (std::size_t k = 0; k < n && !waits; ++k)
+        waits = slots_waiting(arenas_[k]) != 0;
+      if (waits)
         set_purge_deadline();
     }
   }
@@ -317,6 +333,7 @@ public:
   void release(std::uint32_t arena, std::uint32_t slot, std::uint32_t count) noexcept {
     Arena& a = arenas_[arena];
     std::uint64_t const mask = run_mask(slot, count);
+    claimed_slots_.fetch_sub(count, std::memory_order_relaxed); // relaxed: a gauge (purge)
     if constexpr (DecommitBase<B>) {
       // relaxed: a setting.
       std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
@@ -461,34 +478,63 @@ private:
                                           std::memory_order_seq_cst, std::memory_order_relaxed);
   }
 
-  // Whether free slots of `a` still wait for a purge (either generation).
-  static bool purge_arena_waits(Arena& a) noexcept {
+  // How many waiting slots this round leaves committed: what the huge
+  // blocks claimed since the last round missed (slots they had to fault in
+  // although the round before had decommitted some) is added; without a
+  // miss the number loses an eighth. So a program that frees and takes big
+  // runs at a steady pace finds them committed, one that stops gives the
+  // memory back within some rounds. At most 1/2^slot_retain_shift of the
+  // slots in use (see detail::slot_retain_shift).
+  std::size_t slots_to_keep() noexcept {
+    // relaxed: counts that order nothing; only a round's winner gets here.
+    std::size_t const missed = missed_slots_.exchange(0, std::memory_order_relaxed);
+    std::size_t keep = keep_slots_.load(std::memory_order_relaxed);
+    keep = missed != 0 ? keep + missed : keep - (keep + 7) / 8;
+    std::size_t const cap =
+        claimed_slots_.load(std::memory_order_relaxed) >> detail::slot_retain_shift;
+    keep = std::min(keep, cap);
+    keep_slots_.store(keep, std::memory_order_relaxed);
+    return keep;
+  }
+
+  // Free slots of `a` that still wait for a purge (either generation).
+  static std::size_t slots_waiting(Arena& a) noexcept {
     // seq_cst: with release_delayed's store-load pair, a slot released
     // before our round took the deadline is seen here (its release of the
     // in-use bit happened before, and its purge bit before that).
     std::uint64_t const free = ~a.xin_use.load(std::memory_order_seq_cst);
     // relaxed: ordered by the load above.
-    return ((a.xpurge[0].load(std::memory_order_relaxed) |
-             a.xpurge[1].load(std::memory_order_relaxed)) &
-            free) != 0;
+    return static_cast<std::size_t>(std::popcount((a.xpurge[0].load(std::memory_order_relaxed) |
+                                                   a.xpurge[1].load(std::memory_order_relaxed)) &
+                                                  free));
   }
 
-  // Decommits every free slot of `a` that waits for its purge in generation
-  // `gen`: the purger claims them in xin_use first, so no claimer takes a
-  // slot being purged.
-  void purge_arena(Arena& a, unsigned gen) noexcept {
+  // The lowest `count` set bits of `bits`.
+  static std::uint64_t lowest_bits(std::uint64_t bits, std::size_t count) noexcept {
+    std::uint64_t out = 0;
+    for (; bits != 0 && count != 0; --count) {
+      out |= bits & (~bits + 1);
+      bits &= bits - 1;
+    }
+    return out;
+  }
+
+  // Decommits up to `limit` free slots of `a` that wait for their purge in
+  // generation `gen`: the purger claims them in xin_use first, so no claimer
+  // takes a slot being purged. Returns how many it decommitted.
+  std::size_t purge_arena(Arena& a, unsigned gen, std::size_t limit) noexcept {
     // acquire: the arena's fields were written before xstart was published.
     std::byte* start = a.xstart.load(std::memory_order_acquire);
     if (start == nullptr)
-      return;
+      return 0;
     // seq_cst: the load of the store-load pair with release_delayed.
     std::uint64_t word = a.xin_use.load(std::memory_order_seq_cst);
     std::uint64_t held = 0;
     for (;;) {
       // relaxed: a hint; re-read below once the slots are ours.
-      held = a.xpurge[gen].load(std::memory_order_relaxed) & ~word;
+      held = lowest_bits(a.xpurge[gen].load(std::memory_order_relaxed) & ~word, limit);
       if (held == 0)
-        return;
+        return 0;
       // acquire: the releasers' purge bits and writes are visible to us.
       if (a.xin_use.compare_exchange_weak(word, word | held, std::memory_order_acquire,
                                           std::memory_order_relaxed))
@@ -511,6 +557,7 @@ private:
     // release: the decommit happens before a claimer's acquire sees the
     // slots free.
     a.xin_use.fetch_and(~held, std::memory_order_release);
+    return static_cast<std::size_t>(std::popcount(pending));
   }
 
   static constexpr std::uint64_t run_mask(std::size_t slot, std::size_t count) noexcept {
@@ -561,6 +608,7 @@ private:
       if (a.xin_use.compare_exchange_weak(word, word | mask, std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
         segments_.add(1);
+        claimed_slots_.fetch_add(count, std::memory_order_relaxed); // relaxed: a gauge (purge)
         return {start + slot * detail::segment_size, static_cast<std::uint32_t>(k),
                 static_cast<std::uint32_t>(slot), take_purge_bits(a, mask)};
       }
@@ -583,6 +631,12 @@ private:
       // acquire made the releaser's setting visible.
       std::uint64_t const was = a.xpurge[0].fetch_and(~mask, std::memory_order_relaxed) |
                                 a.xpurge[1].fetch_and(~mask, std::memory_order_relaxed);
+      // relaxed: a hint and a count for the next purge round (slots_to_keep).
+      // Only a huge block's run counts: a segment finds a slot anywhere.
+      if (std::popcount(mask) > 1 && (mask & ~was) != 0 &&
+          purged_last_round_.load(std::memory_order_relaxed))
+        missed_slots_.fetch_add(static_cast<std::size_t>(std::popcount(mask & ~was)),
+                                std::memory_order_relaxed);
       if constexpr (detail::stats_enabled)
         counters_.committed.add(static_cast<std::size_t>(std::popcount(mask & ~was)) *
                                 detail::segment_size);
@@ -730,6 +784,13 @@ private:
   detail::atomic<std::size_t> arena_count_{0};
   // Slots of all arenas added so far: the size of the next one follows.
   detail::atomic<std::size_t> reserved_slots_{0};
+  // Slots claimed now (segments and huge blocks): the bound of keep_slots_.
+  detail::atomic<std::size_t> claimed_slots_{0};
+  // Free slots a purge round leaves committed, and the claims' misses since
+  // the last round that move it (see slots_to_keep).
+  detail::atomic<std::size_t> keep_slots_{0};
+  detail::atomic<std::size_t> missed_slots_{0};
+  detail::atomic<bool> purged_last_round_{false};
   detail::Gauge segments_;
   detail::atomic<std::size_t> abandoned_count_{0};
   detail::atomic<std::size_t> decommitted_{0}; // bytes, see decommitted_bytes
