@@ -16,8 +16,8 @@ libtcmalloc_minimal.so.4 in /usr/lib/<multiarch>/). Missing ones are skipped wit
 
 Workloads: every program of <build>/bench/workloads that is present (larson, cache_scratch,
 cache_thrash, xmalloc, mstress, glibc_simple, glibc_thread, alloc_test, rptest, sh6bench,
-sh8bench, big_alloc, mem_returned). Each is run as `<program> <threads> <scale>`; its full
-scale comes from the line `full_scale=<n>` of `<program> --help` (else a table below). Its last
+sh8bench, big_alloc, mem_returned, thread_churn, large_loop). Each is run as
+`<program> <threads> <scale>`; its full scale comes from the line `full_scale=<n>` of `<program> --help` (else a table below). Its last
 line of output must be
     workload=<name> threads=<t> scale=<s> ops=<n> seconds=<wall> check=ok [key=value ...]
 and it must exit with 0; any other outcome, or running longer than --timeout, is a failed run.
@@ -84,6 +84,8 @@ WORKLOADS = {
     "sh8bench": 40,
     "big_alloc": 60,
     "mem_returned": 32,
+    "thread_churn": 50,
+    "large_loop": 20,
 }
 SWEEP_WORKLOADS = ("larson", "xmalloc", "mstress", "rptest", "glibc_thread")
 
