@@ -367,6 +367,59 @@ TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them"
   CHECK(arenas.segments_in_use() == start_segments);
 }
 
+TEST_CASE("a new heap leaves alone abandoned segments that cannot serve it",
+          "[threads][abandon][large]") {
+  MmapArenas arenas{ferroc::MmapAlloc{}};
+  // Threads that each fill large segments with 1 MiB blocks and exit,
+  // leaving the blocks live: their segments are abandoned full.
+  constexpr std::size_t block = 1024 * KiB;
+  constexpr int owners = 8;
+  std::vector<void*> live;
+  std::mutex live_lock;
+  for (int t = 0; t < owners; ++t) {
+    std::thread owner([&] {
+      MmapContext cx{arenas};
+      MmapHeap heap{cx};
+      for (int i = 0; i < 6; ++i) {
+        void* p = heap.allocate(block);
+        REQUIRE(p != nullptr);
+        std::lock_guard<std::mutex> guard(live_lock);
+        fill_pattern(p, block, live.size());
+        live.push_back(p);
+      }
+    });
+    owner.join();
+  }
+  std::size_t const abandoned = arenas.abandoned_segments();
+  REQUIRE(abandoned >= owners);
+  {
+    // A thread that wants a 1 MiB block looks at some of them, takes in
+    // none that is full (it walked all their pages before, and gave them
+    // up again at its exit: every new thread took in every one), and
+    // claims a segment of its own.
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    void* p = heap.allocate(block);
+    REQUIRE(p != nullptr);
+    std::size_t const full = abandoned - arenas.abandoned_segments();
+    CHECK(full <= 1); // at most one with a run left
+    heap.deallocate(p);
+  }
+  // Once blocks come back, the segments serve again: a collect takes them in.
+  std::size_t corrupted = 0;
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    corrupted += check_pattern(live[i], block, i) ? 0 : 1;
+    arenas.deallocate(live[i]);
+  }
+  CHECK(corrupted == 0);
+  {
+    MmapContext cx{arenas};
+    MmapHeap heap{cx};
+    heap.collect(true);
+    CHECK(arenas.abandoned_segments() == 0);
+  }
+}
+
 TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]") {
   // One owner allocates; four threads free disjoint quarters concurrently,
   // all pushing onto the same pages' thread-free lists. The owner then

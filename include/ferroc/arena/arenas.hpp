@@ -392,18 +392,40 @@ public:
   }
 
   /// Takes ownership of one abandoned segment of `tag` (any_tag: of any),
-  /// visiting at most `budget` candidates; returns its start or nullptr.
-  void* reclaim(std::size_t budget, std::size_t tag = any_tag) noexcept {
+  /// visiting at most `budget` candidates (each one tried, won or not, is
+  /// taken off it); returns its start or nullptr. The search starts past
+  /// the slot the last one took and wraps around: a segment that no
+  /// reclaimer can use, abandoned again (see Context::end_reclaim_search),
+  /// does not come first to every later search.
+  void* reclaim(std::size_t& budget, std::size_t tag = any_tag) noexcept {
     // acquire: arenas counted here have their index claimed; xstart was
     // published before any of their slots could be abandoned.
     std::size_t const n =
         std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+    if (n == 0)
+      return nullptr;
     std::size_t const first_tag = tag == any_tag ? 0 : tag;
     std::size_t const last_tag = tag == any_tag ? abandon_tags : tag + 1;
-    for (std::size_t k = 0; k < n && budget != 0; ++k) {
+    // relaxed: only where to start looking.
+    detail::atomic<std::size_t>& cursor = reclaim_cursor_[tag == any_tag ? 0 : tag];
+    std::size_t const start = cursor.load(std::memory_order_relaxed) % (n * 64);
+    std::size_t const k0 = start / 64;
+    unsigned const s0 = static_cast<unsigned>(start % 64);
+    // The cursor's arena from its slot on, the others whole, then the
+    // cursor's arena below its slot.
+    for (std::size_t i = 0; i <= n && budget != 0; ++i) {
+      std::size_t const k = (k0 + i) % n;
+      std::uint64_t const all = ~std::uint64_t{0};
+      std::uint64_t const window = i == 0 ? all << s0 : i < n ? all : ~(all << s0);
+      if (window == 0)
+        continue;
       for (std::size_t t = first_tag; t < last_tag && budget != 0; ++t) {
-        if (void* mem = reclaim_in(arenas_[k], t, budget))
+        std::uint32_t slot = 0;
+        if (void* mem = reclaim_in(arenas_[k], t, window, budget, slot)) {
+          // relaxed: a hint, as above.
+          cursor.store(k * 64 + slot + 1, std::memory_order_relaxed);
           return mem;
+        }
       }
     }
     return nullptr;
@@ -423,12 +445,14 @@ private:
     detail::atomic<std::uint64_t> xpurge[2] = {0, 0};
   };
 
-  // One abandoned segment of `tag` in arena `a`, or nullptr; every bit we
-  // try counts against `budget`, won or not.
-  void* reclaim_in(Arena& a, std::size_t tag, std::size_t& budget) noexcept {
+  // One abandoned segment of `tag` among the slots of `window` in arena
+  // `a` (its slot in `slot`), or nullptr; every bit we try counts against
+  // `budget`, won or not.
+  void* reclaim_in(Arena& a, std::size_t tag, std::uint64_t window, std::size_t& budget,
+                   std::uint32_t& slot_out) noexcept {
     detail::atomic<std::uint64_t>& abandoned = a.xabandoned[tag];
     // relaxed: only a hint; the fetch_and below decides.
-    std::uint64_t bits = abandoned.load(std::memory_order_relaxed);
+    std::uint64_t bits = abandoned.load(std::memory_order_relaxed) & window;
     while (bits != 0 && budget != 0) {
       --budget;
       auto const slot = static_cast<std::uint32_t>(std::countr_zero(bits));
@@ -438,10 +462,11 @@ private:
       std::uint64_t const old = abandoned.fetch_and(~bit, std::memory_order_acquire);
       if (old & bit) {
         abandoned_count_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+        slot_out = slot;
         // relaxed: xstart was published before any slot of the arena was claimed.
         return a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
       }
-      bits = old & ~bit;
+      bits = old & ~bit & window;
     }
     return nullptr;
   }
@@ -793,6 +818,9 @@ private:
   detail::atomic<bool> purged_last_round_{false};
   detail::Gauge segments_;
   detail::atomic<std::size_t> abandoned_count_{0};
+  // Where the next reclaim of each tag starts looking (arena * 64 + slot;
+  // see reclaim).
+  detail::atomic<std::size_t> reclaim_cursor_[abandon_tags] = {};
   detail::atomic<std::size_t> decommitted_{0}; // bytes, see decommitted_bytes
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;
   // Release slots for this long before their purge (ns; 0: decommit at once).

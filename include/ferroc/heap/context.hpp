@@ -80,8 +80,13 @@ private:
   };
 
   static std::size_t kind_index(PageKind kind) noexcept { return static_cast<std::size_t>(kind); }
-  // Abandoned segments are tagged with their kind (see reclaim_segment).
-  static_assert(static_cast<std::size_t>(PageKind::huge) < Arenas<B>::abandon_tags);
+  // Abandoned segments are tagged with their kind, those that a reclaimer
+  // found of no use with `unsuitable_tag`, whatever their kind (see
+  // reclaim_segment): the tag of huge segments, which belong to no Context
+  // and are never abandoned.
+  static constexpr std::size_t unsuitable_tag = static_cast<std::size_t>(PageKind::huge);
+  static_assert(static_cast<std::size_t>(PageKind::large) < unsuitable_tag &&
+                unsuitable_tag < Arenas<B>::abandon_tags);
 
   // A free page of `kind` in a segment we own, for class `c`, marked in
   // use; or nullptr. Taking a page is also where a busy thread notices that
@@ -289,19 +294,99 @@ private:
   Segment* reclaim_segment() noexcept {
     if (arenas_->abandoned_segments() == 0)
       return nullptr;
-    return own_reclaimed(arenas_->reclaim(detail::reclaim_visits));
+    std::size_t budget = detail::reclaim_visits;
+    return own_reclaimed(arenas_->reclaim(budget));
   }
 
-  // Takes ownership of one abandoned segment with pages of `kind`, or
-  // nullptr. Those of other kinds wait for a thread that allocates their
-  // kind: taken in here they would only add to our memory (their free
-  // pages cannot serve this kind) while we claim a new segment all the
-  // same, and the thread that could use them claims one too (mstress: the
-  // first thread of a round took in nearly all, the other claimed fresh).
-  Segment* reclaim_segment(PageKind kind) noexcept {
+  // One search for an abandoned segment that serves a request (see
+  // reclaim_segment below): the visits it has left, and the segments it
+  // took and found of no use, held until end_reclaim_search.
+  struct ReclaimSearch {
+    std::size_t budget = detail::reclaim_visits;
+    unsigned step = 0;             // see reclaim_segment
+    Segment* unsuitable = nullptr; // linked through Segment::next
+  };
+
+  // Takes ownership of one abandoned segment with pages of `kind` (large:
+  // that can serve a run of `slices`), or nullptr. Those of other kinds wait for a thread that
+  // allocates their kind: taken in here they would only add to our memory (their free pages cannot
+  // serve this kind) while we claim a new segment all the same, and the thread that could use them
+  // claims one too (mstress: the first thread of a round took in nearly all, the other claimed
+  // fresh).
+  //
+  // Large ones that cannot serve the request (without a run as long and
+  // without a page whose blocks all came back) are not taken in but set
+  // aside, and abandoned again at the end of the search, tagged as found of no use
+  // (one tag for all kinds: a search passes over the others'): a
+  // thread that took them in walked all their pages and abandoned them
+  // again at its exit, and with the live blocks of many exited threads
+  // every new thread took in all of them (1 MiB blocks left by 4000
+  // threads: 14 s, the time growing with the cube). A search looks at one
+  // of those found of no use first (blocks may have come back to it since;
+  // search after search looks at each in turn), then at those not looked
+  // at since their abandon, then at the rest of the others: at most
+  // reclaim_visits in all.
+  Segment* reclaim_segment(PageKind kind, std::uint32_t slices, ReclaimSearch& search) noexcept {
     if (arenas_->abandoned_segments() == 0)
       return nullptr;
-    return own_reclaimed(arenas_->reclaim(detail::reclaim_visits, kind_index(kind)));
+    std::size_t const fresh = kind_index(kind);
+    std::size_t const stale = unsuitable_tag;
+    while (search.step < 3 && search.budget != 0) {
+      bool const first = search.step == 0;
+      std::size_t const allowed = first ? 1 : search.budget;
+      std::size_t left = allowed;
+      void* mem = arenas_->reclaim(left, search.step == 1 ? fresh : stale);
+      search.budget -= allowed - left;
+      if (first || mem == nullptr)
+        ++search.step;
+      if (mem == nullptr)
+        continue;
+      auto* seg = static_cast<Segment*>(mem);
+      if (can_serve(seg, kind, slices))
+        return own_reclaimed(seg);
+      seg->next = search.unsuitable;
+      search.unsuitable = seg;
+    }
+    return nullptr;
+  }
+
+  // Abandons again the segments the search set aside.
+  void end_reclaim_search(ReclaimSearch& search) noexcept {
+    while (Segment* seg = search.unsuitable) {
+      search.unsuitable = seg->next;
+      seg->next = nullptr;
+      arenas_->abandon(seg->source.arena, seg->source.slot, unsuitable_tag);
+    }
+  }
+
+  // Whether abandoned segment `seg` (ours to look at: we took its bit)
+  // is worth taking in: one of `kind` when that is small or medium; a large
+  // one with a free run of `slices` or a page whose blocks have all come
+  // back (taking it in frees it).
+  static bool can_serve(Segment const* seg, PageKind kind, std::uint32_t slices) noexcept {
+    if (seg->kind != kind) // found of no use before, by a thread of another kind
+      return false;
+    // Small and medium segments are taken in whatever they hold: their pages
+    // of other classes serve this heap later, and setting them aside made
+    // thread churn claim new segments for good (ferroc.churn's resident set
+    // grew by 10 MiB in 20 rounds). Large ones hold few blocks each, and a
+    // full one would be walked and given up again by every new thread.
+    if (kind != PageKind::large)
+      return true;
+    if (free_run(seg->free_mask, slices) != 0)
+      return true;
+    for (std::uint32_t i = 0; i < seg->page_count; ++i) {
+      Page const& pg = seg->pages[i];
+      if (!pg.in_use)
+        continue;
+      // relaxed: a hint; frees only add to it, and the owner-to-be reads
+      // it again with acquire (adopt_pages).
+      std::uintptr_t const tf = pg.xthread_free.load(std::memory_order_relaxed);
+      bool const returned = detail::thread_free_list(tf) != nullptr;
+      if (returned && (!detail::thread_free_counted || detail::thread_free_count(tf) >= pg.used))
+        return true;
+    }
+    return false;
   }
 
   Segment* own_reclaimed(void* mem) noexcept {

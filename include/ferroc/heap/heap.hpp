@@ -661,14 +661,20 @@ private:
     Page* pg = cx_->take_free_page(kind, c);
     // Before claiming a new segment, take over one of a dead heap's: it
     // may even bring a page of this class with free blocks.
-    while (pg == nullptr) {
-      Segment* seg = cx_->reclaim_segment(kind);
-      if (seg == nullptr)
-        break;
-      adopt_pages(seg);
-      if (Page* found = search_bin(c))
-        return found;
-      pg = cx_->take_free_page(kind, c);
+    if (pg == nullptr) {
+      typename Context<B>::ReclaimSearch search;
+      while (pg == nullptr) {
+        Segment* seg = cx_->reclaim_segment(kind, 0, search);
+        if (seg == nullptr)
+          break;
+        adopt_pages(seg);
+        if (Page* found = search_bin(c)) {
+          cx_->end_reclaim_search(search);
+          return found;
+        }
+        pg = cx_->take_free_page(kind, c);
+      }
+      cx_->end_reclaim_search(search);
     }
     if (pg == nullptr)
       pg = cx_->take_page_from_new_segment(kind, block_size);
@@ -686,12 +692,17 @@ private:
   Page* find_large_page(std::size_t c) noexcept {
     std::size_t const block_size = detail::class_size(c);
     Page* pg = cx_->take_large_page(block_size);
-    while (pg == nullptr) {
-      Segment* seg = cx_->reclaim_segment(detail::PageKind::large);
-      if (seg == nullptr)
-        break;
-      adopt_pages(seg);
-      pg = cx_->take_large_page(block_size);
+    if (pg == nullptr) {
+      typename Context<B>::ReclaimSearch search;
+      std::uint32_t const slices = detail::large_slices(block_size);
+      while (pg == nullptr) {
+        Segment* seg = cx_->reclaim_segment(detail::PageKind::large, slices, search);
+        if (seg == nullptr)
+          break;
+        adopt_pages(seg);
+        pg = cx_->take_large_page(block_size);
+      }
+      cx_->end_reclaim_search(search);
     }
     if (pg == nullptr)
       pg = cx_->take_page_from_new_segment(detail::PageKind::large, block_size);
