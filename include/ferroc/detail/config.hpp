@@ -243,9 +243,10 @@ inline constexpr std::uint32_t purge_delay_ms = FERROC_PURGE_DELAY_MS;
 // them committed, as glibc's heap keeps memory at its top up to its trim
 // threshold; one that stops gives the memory back within tens of rounds.
 // Measured (medians of 3-5, interleaved): malloc-large (5-25 MiB, 20 live)
-// 6.8 -> 5.4 s, sys 3.3 -> 1.8 s, page faults 1.71 M -> 0.93 M, peak RSS
-// 461 -> 517 MiB (glibc 534, tcmalloc 574); big_alloc at 16 threads peak RSS
-// 297 -> 314 MiB, faults -5 %; mstress unchanged. Counting segments' misses
+// 7.6 -> 6.3 s, sys 3.9 -> 2.4 s, page faults 1.79 M -> 1.19 M, peak RSS
+// 446 -> 489 MiB (glibc 522 MiB and 5.2 s, tcmalloc 561 MiB and 4.4 s);
+// big_alloc at 16 threads peak RSS 297 -> 314 MiB, faults -5 %; mstress
+// unchanged. Counting segments' misses
 // as well raised mstress's peak RSS by a sixth for nothing; a fixed share
 // (a quarter of the slots in use) raised big_alloc's by 8-15 %.
 inline constexpr unsigned slot_retain_shift = 1;
