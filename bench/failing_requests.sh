@@ -20,7 +20,7 @@ cc -O2 -o "$work/failing_requests" "$here/failing_requests.c"
 
 declare -A libs
 peer_libs "$lib"
-order=(ferroc mimalloc jemalloc tcmalloc glibc)
+order=("${peer_names[@]}")
 
 echo "| allocator | VmSize after the first malloc | VmRSS | malloc(SIZE_MAX - i): ns | faults | 64 GiB under a 1 GiB RLIMIT_AS: ns | faults | small pair alone: ns | errno not ENOMEM |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -13,6 +13,8 @@ Allocators: glibc (no preload), ferroc (LD_PRELOAD of <build>/libferroc.so), fer
 (the <name>_ferroc executables, Ferroc linked in statically), mimalloc, jemalloc and tcmalloc
 (LD_PRELOAD of the Debian libraries libmimalloc.so.2, libjemalloc.so.2 and
 libtcmalloc_minimal.so.4 in /usr/lib/<multiarch>/). Missing ones are skipped with a note.
+More peers come from the environment, each preloaded like the others:
+    FERROC_BENCH_PEERS="mimalloc3=/path/libmimalloc.so snmalloc=/path/libsnmallocshim.so"
 
 Workloads: every program of <build>/bench/workloads that is present (larson, cache_scratch,
 cache_thrash, xmalloc, mstress, glibc_simple, glibc_thread, alloc_test, rptest, sh6bench,
@@ -89,13 +91,28 @@ WORKLOADS = {
 }
 SWEEP_WORKLOADS = ("larson", "xmalloc", "mstress", "rptest", "glibc_thread")
 
-ALLOCATORS = ("glibc", "ferroc", "ferroc-linked", "mimalloc", "jemalloc", "tcmalloc")
 PEER_LIBS = {
     "mimalloc": "libmimalloc.so.2",
     "jemalloc": "libjemalloc.so.2",
     "tcmalloc": "libtcmalloc_minimal.so.4",
 }
-PEERS = ("glibc", "mimalloc", "jemalloc", "tcmalloc")  # what preloaded ferroc is compared with
+
+
+def extra_peers(text):
+    """FERROC_BENCH_PEERS ("name=/absolute/lib.so ..."): peers built from source or newer
+    releases, preloaded like the Debian ones."""
+    peers = {}
+    for spec in text.split():
+        name, _, path = spec.partition("=")
+        if not name or not os.path.isabs(path) or name in ("glibc", "ferroc", "ferroc-linked"):
+            sys.exit(f"suite.py: FERROC_BENCH_PEERS: '{spec}' is not name=/absolute/path/lib.so")
+        peers[name] = path
+    return peers
+
+
+EXTRA_PEERS = extra_peers(os.environ.get("FERROC_BENCH_PEERS", ""))
+ALLOCATORS = ("glibc", "ferroc", "ferroc-linked", "mimalloc", "jemalloc",
+              "tcmalloc") + tuple(n for n in EXTRA_PEERS if n not in PEER_LIBS)
 COLORS = {
     "glibc": "#7f7f7f",
     "ferroc": "#d62728",
@@ -104,6 +121,15 @@ COLORS = {
     "jemalloc": "#2ca02c",
     "tcmalloc": "#9467bd",
 }
+EXTRA_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def color_of(name, names):
+    """The plot colour of allocator `name` among `names` (extra peers take EXTRA_COLORS in turn)."""
+    if name in COLORS:
+        return COLORS[name]
+    others = [n for n in names if n not in COLORS]
+    return EXTRA_COLORS[others.index(name) % len(EXTRA_COLORS)]
 RATIO_CAP = 4  # plots cut bars above 4 times ferroc (and label them with their value)
 LOSS_MARGIN = 0.03  # a peer "beats" ferroc when its median is more than 3 % below ferroc's
 SEED = 20260101
@@ -163,11 +189,13 @@ def find_allocators(build, wanted, explicit):
             found.append(Allocator(name, suffix="_ferroc"))
         else:
             path = (os.path.join(build, "libferroc.so") if name == "ferroc"
+                    else EXTRA_PEERS[name] if name in EXTRA_PEERS
                     else find_peer_lib(PEER_LIBS[name]))
             if path and os.path.isfile(path):
                 found.append(Allocator(name, preload=os.path.abspath(path)))
             else:
-                lib = "libferroc.so in the build directory" if name == "ferroc" else PEER_LIBS[name]
+                lib = ("libferroc.so in the build directory" if name == "ferroc"
+                       else EXTRA_PEERS.get(name) or PEER_LIBS[name])
                 if explicit:
                     sys.exit(f"suite.py: allocator {name}: no {path or lib}")
                 notes.append(f"{name} skipped: no {lib}")
@@ -628,7 +656,8 @@ def losses_of(base, medians):
     if not ref or base not in ("ferroc", "ferroc-linked"):
         return ""
     beaten = [(v / ref, a) for a, v in medians.items()
-              if a in PEERS and v is not None and v < ref * (1 - LOSS_MARGIN)]
+              if a not in ("ferroc", "ferroc-linked") and v is not None
+              and v < ref * (1 - LOSS_MARGIN)]
     return ", ".join(f"{a} {r:.2f}" for r, a in sorted(beaten))
 
 
@@ -766,8 +795,9 @@ def plot_relative(plt, res, threads, metric, path, what, machine):
                                               "pad": 1, "alpha": 0.8})
             elif label != "geomean" and res.failures("main", threads, label, a)[1]:
                 ax.text(x, 0.02 * top, "failed", rotation=90, ha="center", va="bottom",
-                        fontsize=7, color=COLORS.get(a, "black"))
-        ax.bar(xs, ys, width, label=a, color=COLORS.get(a), edgecolor="white", linewidth=0.4)
+                        fontsize=7, color=color_of(a, allocs))
+        ax.bar(xs, ys, width, label=a, color=color_of(a, allocs), edgecolor="white",
+               linewidth=0.4)
     ax.set_ylim(0, top)
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:g}×")
     ax.axhline(1, color="black", linewidth=0.8)
@@ -803,7 +833,8 @@ def plot_sweep(plt, res, path, machine):
             points = [(t, res.median("sweep", t, workload, a, Run.throughput)) for t in counts]
             points = [(t, v / 1e6) for t, v in points if v is not None]
             if points:
-                ax.plot(*zip(*points), marker="o", markersize=4, label=a, color=COLORS.get(a))
+                ax.plot(*zip(*points), marker="o", markersize=4, label=a,
+                        color=color_of(a, res.allocators))
         ax.set_xscale("log", base=2)
         ax.set_xticks(counts)
         ax.set_xticklabels([str(t) for t in counts])
