@@ -54,7 +54,9 @@ void run_thread(unsigned index, std::size_t my_slots, std::uint64_t steps) {
     Slot& s = mine[rng.below(my_slots)];
     std::size_t const size = rng.range(min_size, max_size);
     auto* p = static_cast<char*>(checked_malloc(size, tally));
-    std::memset(p, 0, size);
+    // Not zero: the compiler would fold malloc + memset(0) into calloc, and a
+    // fresh mapping would then skip the writes this workload is about.
+    std::memset(p, static_cast<int>(i % 255) + 1, size);
     stamp(p, size, key_of(p));
     escape(p);
     release(s);
