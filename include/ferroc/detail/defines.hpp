@@ -18,6 +18,19 @@
 #define FERROC_EXPECT(x, v) (x)
 #endif
 
+// For a member of a class template defined out of its class (the part
+// headers of Heap, Context and Arenas): `inline` as the compilers saw the
+// in-class definition it replaces. GCC takes a definition inside the class
+// as declared inline; Clang gives its inlining hint only to a function
+// written `inline`, which an in-class definition is not. Either way the code
+// is the same as with the definition in the class. (A member of a class
+// template needs no `inline` for the one-definition rule.)
+#if defined(__clang__)
+#define FERROC_MEMBER_INLINE
+#else
+#define FERROC_MEMBER_INLINE inline
+#endif
+
 #define FERROC_LIKELY(x) FERROC_EXPECT(x, 1)
 #define FERROC_UNLIKELY(x) FERROC_EXPECT(x, 0)
 

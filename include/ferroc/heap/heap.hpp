@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+// The Heap class: its public contract and its fast paths. The rest of its
+// members live in part headers included at the end of this file, one
+// concept each: heap_alloc.hpp (allocation slow paths), heap_queues.hpp
+// (bins, direct array, full queue), heap_free.hpp (local, remote and
+// delayed frees), heap_huge.hpp (huge blocks), heap_collect.hpp (collect,
+// abandon, adopt).
+
 #include <algorithm>
 #include <atomic>
-#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <new>
 #include <utility>
-
-#include <sched.h>
 
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
@@ -215,18 +219,7 @@ public:
   }
 
 private:
-  FERROC_NOINLINE bool deallocate_if_ours_slow(void* p) noexcept {
-    if (!detail::segment_map_contains(p))
-      return false;
-    // Remembered only when it is a segment of our own Arenas that is not a
-    // huge block's: those stay mapped as long as the Arenas (which outlives
-    // this heap) exists, so the answer "ours" cannot go stale.
-    Segment const* seg = detail::segment_of(p);
-    if (!detached() && seg->kind != detail::PageKind::huge && seg->arenas == &cx_->arenas())
-      known_segment_ = seg;
-    deallocate_nonnull(p);
-    return true;
-  }
+  FERROC_NOINLINE bool deallocate_if_ours_slow(void* p) noexcept; // heap_free.hpp
 
   // Returns block p (not checked or tracked) to its page.
   FERROC_INLINE void deallocate_block(void* p) noexcept {
@@ -303,40 +296,7 @@ public:
   /// Runs delayed clean-up now: returns blocks other threads freed, frees
   /// empty pages. With `force`, also reclaims abandoned segments and gives
   /// the physical memory of free pages and empty segments back to the base.
-  void collect(bool force = false) noexcept {
-    if (detached())
-      return;
-    drain_delayed();
-    for (std::size_t c = 1; c < detail::class_count; ++c) {
-      for (Page* pg = bins_[c].first; pg != nullptr;) {
-        Page* next = pg->next;
-        if (force || !remote_frees_leave_used(pg)) {
-          collect_page(pg);
-          if (pg->used == 0)
-            free_page(pg);
-        }
-        pg = next;
-      }
-    }
-    for (Page* pg = full_.first; pg != nullptr;) {
-      Page* next = pg->next;
-      collect_page(pg);
-      if (pg->free != nullptr)
-        unfull(pg);
-      if (pg->used == 0)
-        free_page(pg);
-      pg = next;
-    }
-    if (force) {
-      reclaim_abandoned();
-      cx_->decommit_free_pages();
-    } else {
-      cx_->purge_if_due();
-    }
-    if constexpr (DecommitBase<B>)
-      collect_at_ =
-          detail::monotonic_ns() + std::int64_t{detail::heap_collect_period_ms} * 1'000'000;
-  }
+  void collect(bool force = false) noexcept;
 
   /// Calls `fn(void* block, std::size_t usable)` for every live block of
   /// this heap's pages, in no particular order. Blocks of huge size (past
@@ -344,42 +304,14 @@ public:
   /// visited. It first takes in what other threads freed; a block another
   /// thread frees while the walk runs may or may not be reported. `fn` must
   /// not allocate from or free to this heap.
-  template <class F> void visit(F&& fn) noexcept(noexcept(fn(nullptr, std::size_t{}))) {
-    if (detached())
-      return;
-    drain_delayed();
-    for_each_page([&](Page* pg) {
-      collect_page(pg);
-      visit_page(pg, fn);
-    });
-  }
+  template <class F> void visit(F&& fn) noexcept(noexcept(fn(nullptr, std::size_t{})));
 
   /// Frees every block of this heap at once (arena-style use): all its
   /// pages go back to their segments as if each block had been freed. Every
   /// pointer the heap handed out becomes invalid, also in other threads,
   /// which must not free them any more; huge blocks (see `visit`) stay
   /// valid and are freed one by one as usual. The heap stays usable.
-  void destroy() noexcept {
-    if (detached())
-      return;
-    // Blocks other threads returned to full pages go back to their pages
-    // first, so that the pages' own lists tell the free blocks.
-    drain_delayed();
-    if constexpr (detail::track::enabled) {
-      void const* pool = &cx_->arenas();
-      visit([pool](void* p, std::size_t size) { detail::track::freed(pool, p, size); });
-    }
-    for_each_page([this](Page* pg) {
-      // acquire: pairs with the remote pushers' release; their writes to
-      // the blocks are done before the page is used again.
-      pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
-      count_frees(pg, pg->used);
-      pg->local_free = nullptr;
-      pg->free = nullptr;
-      pg->used = 0;
-      free_page(pg);
-    });
-  }
+  void destroy() noexcept;
 
 private:
   /// `usable_size` without checked mode's view: the bytes to the block end.
@@ -393,37 +325,6 @@ private:
                   ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
                   : bytes;
     return pg->block_size - static_cast<std::size_t>(bytes - start);
-  }
-
-  // Reports the live blocks of one page: those carved so far and on
-  // neither of its free lists (its remote list was just collected).
-  template <class F> void visit_page(Page* pg, F& fn) {
-    constexpr std::size_t max_blocks =
-        (std::size_t{1} << detail::small_page_shift) / detail::min_align;
-    std::bitset<max_blocks> is_free;
-    auto mark = [&](Block* b) {
-      for (; b != nullptr; b = detail::next_of(pg, b))
-        is_free.set(static_cast<std::size_t>(reinterpret_cast<std::byte*>(b) - pg->area) /
-                    pg->block_size);
-    };
-    mark(pg->free);
-    mark(pg->local_free);
-    for (std::size_t i = 0; i < pg->capacity; ++i) {
-      if (is_free.test(i))
-        continue;
-      std::byte* block = pg->area + i * pg->block_size;
-      if constexpr (detail::checked) {
-        // The program's pointer and size, from the trailer.
-        detail::Trailer const* t = detail::trailer_of(pg, block);
-        detail::track::allow(t, detail::trailer_size);
-        void* p = block + t->offset;
-        std::size_t const size = pg->block_size - detail::trailer_size - t->slack - t->offset;
-        detail::track::forbid(t, detail::trailer_size);
-        fn(p, size);
-      } else {
-        fn(static_cast<void*>(block), pg->block_size);
-      }
-    }
   }
 
   bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
@@ -472,812 +373,62 @@ private:
     return b;
   }
 
-  // ---- the instrumented path (checked mode, memory-checker tracking) ------
-
+  // The rest of the allocation slow paths, in heap_alloc.hpp:
   FERROC_NOINLINE void* allocate_instrumented(std::size_t size, std::size_t align,
-                                              bool zero) noexcept {
-    if (FERROC_UNLIKELY(detached())) // the fallback instruments on its own
-      return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
-    if (size > detail::max_instrumented_size)
-      return nullptr;
-    std::size_t const request = detail::instrumented_request(size);
-    // Zeroed here rather than by pop: the block must be open to be written.
-    void* p = nullptr;
-    if (request <= detail::direct_size_max && align <= detail::min_align) {
-      Page* pg = direct_[detail::direct_index(request)];
-      if (pg->free != nullptr)
-        p = pop(pg, false);
-    }
-    if (p == nullptr)
-      p = allocate_slow(request, align, false);
-    if (p == nullptr)
-      return nullptr;
-    std::size_t const usable = detail::checked ? size : block_usable_size(p);
-    detail::track::allocated(&cx_->arenas(), p, usable, zero);
-    if (zero)
-      std::memset(p, 0, usable);
-    if constexpr (detail::checked)
-      detail::arm_block(p, size);
-    return p;
-  }
+                                              bool zero) noexcept;
+  FERROC_NOINLINE void deallocate_instrumented(void* p) noexcept;
+  void* reallocate_instrumented(void* p, std::size_t new_size, std::size_t align) noexcept;
+  FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept;
+  void* allocate_generic(std::size_t size, bool zero) noexcept;
+  void* allocate_aligned(std::size_t size, std::size_t align, bool zero) noexcept;
 
-  FERROC_NOINLINE void deallocate_instrumented(void* p) noexcept {
-    detail::instrumented_free(p, cx_ != nullptr ? &cx_->arenas() : nullptr);
-    deallocate_block(p);
-  }
+  // ---- page queues: bins, direct array, full queue (heap_queues.hpp) -------
 
-  // Keeps the block when it shrinks by at most half; moves it otherwise
-  // (checked mode's trailer sits right after the requested size, so a block
-  // does not grow in place).
-  void* reallocate_instrumented(void* p, std::size_t new_size, std::size_t align) noexcept {
-    std::size_t const usable = usable_size(p);
-    bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
-    if (new_size <= usable && new_size >= usable / 2 && aligned) {
-      if constexpr (detail::checked) {
-        if (new_size == usable)
-          return p;
-      }
-      detail::track::resized(detail::segment_of(p)->arenas, p, usable, new_size);
-      if constexpr (detail::checked)
-        detail::arm_block(p, new_size);
-      return p;
-    }
-    void* q = allocate(new_size, align);
-    if (q == nullptr)
-      return nullptr;
-    std::memcpy(q, p, std::min(usable, new_size));
-    deallocate(p);
-    return q;
-  }
+  template <class F> void for_each_page(F f) noexcept;
+  Page* find_page(std::size_t c) noexcept;
+  Page* find_large_page(std::size_t c) noexcept;
+  Page* search_bin(std::size_t c) noexcept;
+  FERROC_NOINLINE Page* search_bin_walk(std::size_t c) noexcept;
+  void init_page(Page* pg, std::size_t c) noexcept;
+  bool extend_page(Page* pg) noexcept;
+  bool move_to_full(Page* pg) noexcept;
+  void unfull(Page* pg, bool to_front = false) noexcept;
+  FERROC_NOINLINE void retire_page(Page* pg) noexcept;
+  void free_page(Page* pg) noexcept;
+  void bin_push_front(Page* pg) noexcept;
+  void bin_push_back(Page* pg) noexcept;
+  void bin_remove(Page* pg) noexcept;
+  void update_direct(std::size_t c) noexcept;
 
-  FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept {
-    // Now and then look at every page: blocks other threads freed into
-    // pages this thread no longer allocates from come back, empty pages go
-    // back to their segments, and due purges run. Without it, memory freed
-    // by other threads stays with a heap that only uses a few size classes.
-    // The look comes every heap_collect_interval slow paths (below), and
-    // over a base that decommits also at the first slow path, even one that
-    // only finds the page's own frees, heap_collect_period_ms after the last
-    // look: a thread back to light work after a peak takes few slow paths,
-    // yet the pages of the peak should go back to the system soon.
-    // (A detached heap may be shared by threads that have none yet: it
-    // writes nothing.)
-    if constexpr (DecommitBase<B>) {
-      if (!detached() && --clock_countdown_ == 0) {
-        clock_countdown_ = detail::heap_clock_interval;
-        if (collect_is_due())
-          collect(false);
-      }
-    }
-    // Most often the page at hand ran dry while its own frees (or other
-    // threads') refilled it: take those back without the search below.
-    // (The empty page a size starts with never has any.)
-    if (size <= detail::direct_size_max && align <= detail::min_align) {
-      Page* pg = direct_[detail::direct_index(size)];
-      collect_page(pg);
-      if (pg->free != nullptr)
-        return pop(pg, zero);
-    }
-    // Sizes past the direct array still find a ready block at the head of
-    // their bin most of the time: take it without the search below.
-    if (size > detail::direct_size_max && size <= detail::large_block_max &&
-        align <= detail::min_align) {
-      Page* pg = bins_[detail::size_class_of(size)].first;
-      if (pg != nullptr && pg->free != nullptr)
-        return pop(pg, zero);
-    }
-    // A size no block can have fails here, at once: no collect, no system
-    // call, no page touched (glibc fails malloc(SIZE_MAX) in a few ns too).
-    if (FERROC_UNLIKELY(size > detail::alloc_size_max))
-      return nullptr;
-    if (FERROC_UNLIKELY(detached()))
-      return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
-    if (++slow_calls_ % detail::heap_collect_interval == 0)
-      collect(false);
-    drain_delayed();
-    if (align > detail::min_align)
-      return allocate_aligned(size, align, zero);
-    return allocate_generic(size, zero);
-  }
+  // ---- freeing (heap_free.hpp; deallocate_if_ours_slow above) --------------
 
-  void* allocate_generic(std::size_t size, bool zero) noexcept {
-    if (size > detail::large_block_max)
-      return allocate_huge(size, detail::min_align, zero);
-    std::size_t const c = detail::size_class_of(size);
-    Page* pg = find_page(c);
-    if (FERROC_UNLIKELY(pg == nullptr)) {
-      // Out of memory: no free slot, and the base refused a new arena.
-      // Give back the segments we can and try once more.
-      make_room();
-      pg = find_page(c);
-      if (pg == nullptr)
-        return nullptr;
-    }
-    return pop(pg, zero);
-  }
+  FERROC_NOINLINE void deallocate_slow(Segment* seg, Page* pg, void* p) noexcept;
+  void free_block_local(Page* pg, Block* b) noexcept;
+  void collect_page(Page* pg) noexcept;
+  void take_remote_list(Page* pg, std::uintptr_t tf) noexcept;
+  void append_to_local_free(Page* pg, Block* list) noexcept;
+  static void set_delay_state(Page* pg, detail::DelayState state) noexcept;
+  void drain_delayed() noexcept;
+  static void wait_for_delayed_freeing(Page* pg) noexcept;
+  static void back_off(unsigned spins) noexcept;
 
-  // Out of arena slots: every segment this heap can empty goes back to the
-  // arenas (blocks other threads freed come back, empty pages leave their
-  // segments, dead heaps' segments are taken in, the empty segments kept
-  // for reuse are released), so that a claim may find room. What
-  // collect(true) does besides, decommitting free pages and released
-  // slots, makes no room: the slots stay taken or free as they were, and
-  // the base gets no address space back (arenas are never unmapped). It
-  // would only make those pages fault in again at the next allocation.
-  void make_room() noexcept {
-    collect(false); // frees every page that its blocks given back leave empty
-    reclaim_abandoned();
-    cx_->release_empty_segments();
-  }
+  // ---- huge blocks (heap_huge.hpp) -----------------------------------------
 
-  // Takes in every segment that dead heaps abandoned.
-  void reclaim_abandoned() noexcept {
-    while (Segment* seg = cx_->reclaim_segment())
-      adopt_pages(seg);
-  }
+  struct HugeLayout;
+  void* allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept;
+  static HugeLayout huge_layout(std::size_t size, std::size_t align) noexcept;
+  void* try_allocate_huge(HugeLayout const& h, bool zero, bool ask_base) noexcept;
+  static std::byte* align_up_ptr(std::byte* p, std::size_t align) noexcept;
 
-  void* allocate_aligned(std::size_t size, std::size_t align, bool zero) noexcept {
-    if (!detail::is_pow2(align))
-      return nullptr;
-    if (size <= detail::large_block_max && align <= detail::large_block_max) {
-      // Page areas start on a multiple of page_area_align, so a class that
-      // is a multiple of the alignment is aligned already; large blocks
-      // start on a slice.
-      std::size_t const cs = detail::class_size(detail::size_class_of(size));
-      if (align <= detail::page_area_align && cs % align == 0)
-        return allocate_generic(size, zero);
-      if (align <= detail::large_slice_size && cs > detail::medium_block_max)
-        return allocate_generic(size, zero);
-      // Otherwise a block padded by the alignment, the pointer inside it:
-      // in a small or medium page only, as a pointer past a large block's
-      // first slice would not find its page.
-      std::size_t const padded = size + align - 1;
-      if (padded > detail::medium_block_max && align <= detail::large_slice_size)
-        return allocate_generic(detail::medium_block_max + 1, zero);
-      if (padded <= detail::medium_block_max) {
-        void* p = allocate_generic(padded, zero);
-        if (p == nullptr)
-          return nullptr;
-        auto const addr = reinterpret_cast<std::uintptr_t>(p);
-        auto const aligned = (addr + align - 1) & ~(std::uintptr_t{align} - 1);
-        if (aligned != addr) {
-          Page* pg = detail::segment_of(p)->page_of(p);
-          detail::page_set_flags(pg, detail::page_flags(pg) | detail::page_has_aligned);
-        }
-        return reinterpret_cast<void*>(aligned);
-      }
-    }
-    return allocate_huge(size, align, zero);
-  }
+  // ---- collect, abandon and adopt (heap_collect.hpp) -----------------------
 
-  // A page of class `c` with a free block, or nullptr when out of memory.
-  Page* find_page(std::size_t c) noexcept {
-    std::size_t const block_size = detail::class_size(c);
-    detail::PageKind const kind = detail::page_kind_of_block(block_size);
-    if (kind == detail::PageKind::large)
-      return find_large_page(c);
-    if (Page* pg = search_bin(c))
-      return pg;
-    Page* pg = cx_->take_free_page(kind, c);
-    // Before claiming a new segment, take over one of a dead heap's: it
-    // may even bring a page of this class with free blocks.
-    if (pg == nullptr) {
-      typename Context<B>::ReclaimSearch search;
-      while (pg == nullptr) {
-        Segment* seg = cx_->reclaim_segment(kind, 0, search);
-        if (seg == nullptr)
-          break;
-        adopt_pages(seg);
-        if (Page* found = search_bin(c)) {
-          cx_->end_reclaim_search(search);
-          return found;
-        }
-        pg = cx_->take_free_page(kind, c);
-      }
-      cx_->end_reclaim_search(search);
-    }
-    if (pg == nullptr)
-      pg = cx_->take_page_from_new_segment(kind, block_size);
-    if (pg == nullptr)
-      return nullptr;
-    init_page(pg, c);
-    bin_push_front(pg);
-    return pg;
-  }
-
-  // A large page holds one block: a fresh run of slices each time, which
-  // goes straight to the full queue (its one block is about to be handed
-  // out) and back to its segment when the block is freed. A dead heap's
-  // segment is taken over first, as for the other kinds.
-  Page* find_large_page(std::size_t c) noexcept {
-    std::size_t const block_size = detail::class_size(c);
-    Page* pg = cx_->take_large_page(block_size);
-    if (pg == nullptr) {
-      typename Context<B>::ReclaimSearch search;
-      std::uint32_t const slices = detail::large_slices(block_size);
-      while (pg == nullptr) {
-        Segment* seg = cx_->reclaim_segment(detail::PageKind::large, slices, search);
-        if (seg == nullptr)
-          break;
-        adopt_pages(seg);
-        pg = cx_->take_large_page(block_size);
-      }
-      cx_->end_reclaim_search(search);
-    }
-    if (pg == nullptr)
-      pg = cx_->take_page_from_new_segment(detail::PageKind::large, block_size);
-    if (pg == nullptr)
-      return nullptr;
-    init_page(pg, c);
-    full_.push_back(pg);
-    detail::page_set_flags(pg, detail::page_in_full);
-    // relaxed: no other thread holds a block of this page yet; the block's
-    // hand-over orders this (and xheap, set by init_page) with its free.
-    pg->xthread_free.store(detail::use_delayed, std::memory_order_relaxed);
-    return pg;
-  }
-
-  // A page of class c with a free block or room to extend, or nullptr. The
-  // usual case stays short: the page at the front got blocks back, or has
-  // room to extend.
-  Page* search_bin(std::size_t c) noexcept {
-    Page* pg = bins_[c].first;
-    if (pg == nullptr)
-      return nullptr;
-    collect_page(pg);
-    if (pg->free != nullptr || extend_page(pg))
-      return pg;
-    return search_bin_walk(c);
-  }
-
-  // Walks the bin: the first page with a free block after collecting, or
-  // room to extend, wins; exhausted pages move to the full queue so later
-  // searches skip them. At most page_search_max pages, so that one
-  // allocation never pays for a long bin; the pages not reached stay in the
-  // bin, and the exhausted ones have left it, so the next search gets to
-  // them.
-  FERROC_NOINLINE Page* search_bin_walk(std::size_t c) noexcept {
-    std::size_t left = detail::page_search_max;
-    for (Page* pg = bins_[c].first; pg != nullptr;) {
-      Page* next = pg->next;
-      // A page with free blocks of its own (one a page put at the front
-      // displaced) is taken as it is: its remote list, taken now, would
-      // need a walk to join them (xmalloc: 4 % of the time).
-      if (pg->free == nullptr)
-        collect_page(pg);
-      if (pg->free != nullptr || extend_page(pg) || !move_to_full(pg)) {
-        if (pg != bins_[c].first) {
-          bin_remove(pg);
-          bin_push_front(pg);
-        }
-        return pg;
-      }
-      if (--left == 0)
-        break;
-      pg = next;
-    }
-    return nullptr;
-  }
-
-  void init_page(Page* pg, std::size_t c) noexcept {
-    pg->block_size = detail::class_size(c);
-    pg->reserved = static_cast<std::uint32_t>(pg->area_size / pg->block_size);
-    pg->capacity = 0;
-    pg->free = nullptr;
-    pg->local_free = nullptr;
-    pg->used = 0;
-    detail::page_set_flags(pg, 0);
-    pg->class_index = static_cast<std::uint8_t>(c);
-    pg->zero_init = pg->mem_is_zero;
-    pg->mem_is_zero = false;
-    pg->free_is_zero = false;
-    // relaxed: remote threads read it only after seeing use_delayed, which
-    // we set later with release.
-    pg->xheap.store(&cx_->delayed_, std::memory_order_relaxed);
-    // relaxed: no other thread holds a block of a page that is being set up.
-    pg->xthread_free.store(detail::no_delayed, std::memory_order_relaxed);
-    extend_page(pg);
-  }
-
-  // Threads about extend_bytes of never-used blocks onto the empty free
-  // list, so a fresh page touches memory a little at a time.
-  bool extend_page(Page* pg) noexcept {
-    if (pg->capacity >= pg->reserved)
-      return false;
-    std::size_t const bs = pg->block_size;
-    std::size_t n = std::max(detail::extend_bytes / bs, detail::extend_min_blocks);
-    n = std::min<std::size_t>(n, pg->reserved - pg->capacity);
-    std::byte* start = pg->area + pg->capacity * bs;
-    // Tracking: blocks never handed out are closed to the program too.
-    detail::track::forbid(start, n * bs);
-    for (std::size_t i = 0; i + 1 < n; ++i)
-      detail::set_next(pg, reinterpret_cast<Block*>(start + i * bs),
-                       reinterpret_cast<Block*>(start + (i + 1) * bs));
-    detail::set_next(pg, reinterpret_cast<Block*>(start + (n - 1) * bs), nullptr);
-    pg->free = reinterpret_cast<Block*>(start);
-    pg->free_is_zero = pg->zero_init;
-    pg->capacity += static_cast<std::uint32_t>(n);
-    return true;
-  }
-
-  void* allocate_huge(std::size_t size, std::size_t align, bool zero) noexcept {
-    // (Sizes past alloc_size_max failed in allocate_slow already.)
-    if (align > detail::huge_align_max)
-      return nullptr; // never: fail without a collect or a system call
-    HugeLayout const layout = huge_layout(size, align);
-    if (void* p = try_allocate_huge(layout, zero, true))
-      return p;
-    // Out of memory: no free run of slots, and the base refused a new arena
-    // and a chunk of the block's own. A collect gives the base nothing back
-    // (see make_room), so the refusal stands: a block too large for an
-    // arena fails after the one refused system call. What a collect can do
-    // is give slots back to the arenas; a block that fits an arena looks
-    // for a run among them once more, without asking the base again.
-    if (layout.slots + layout.extra > detail::arena_slots)
-      return nullptr;
-    make_room();
-    return try_allocate_huge(layout, zero, false);
-  }
-
-  // Where a huge block lies: `offset` bytes past the start of its segment
-  // (after the header, at an offset that gives it its alignment; past a
-  // segment's worth of alignment, the segment is placed so that the block
-  // starts exactly one segment after the header: segment_of masks p - 1
-  // for that case), the `slots` that header and block span, and the
-  // `extra` slots a run needs to be placed so.
-  struct HugeLayout {
-    std::size_t align;
-    std::size_t block;
-    std::size_t offset;
-    std::size_t total;
-    std::size_t slots;
-    std::size_t extra;
-    bool beyond;
-  };
-
-  // For size <= alloc_size_max and align <= huge_align_max: nothing overflows.
-  static HugeLayout huge_layout(std::size_t size, std::size_t align) noexcept {
-    using namespace detail;
-    HugeLayout h{};
-    h.align = align;
-    h.block = align_up(std::max<std::size_t>(size, 1), os_page_size);
-    h.beyond = align > segment_size;
-    h.offset = h.beyond ? segment_size : align_up(segment_header_size, align);
-    h.total = h.offset + h.block;
-    h.slots = (h.total + segment_size - 1) / segment_size;
-    h.extra = h.beyond ? align / segment_size - 1 : 0;
-    return h;
-  }
-
-  // A huge block from a run of arena slots, or else from a chunk of the
-  // base of its own; with `ask_base` false, only from the slots of the
-  // arenas there are. nullptr when out of memory.
-  void* try_allocate_huge(HugeLayout const& h, bool zero, bool ask_base) noexcept {
-    using namespace detail;
-    std::byte* start = nullptr;
-    SegmentSource src;
-    bool zeroed = false;
-    Arenas<B>& arenas = cx_->arenas();
-    if (std::size_t const run = h.slots + h.extra; run <= arena_slots) {
-      if (auto const claim = arenas.claim(run, ask_base); claim.start != nullptr) {
-        start = claim.start;
-        if (h.beyond)
-          start = align_up_ptr(start + segment_size, h.align) - segment_size;
-        src = {claim.arena, claim.slot, static_cast<std::uint32_t>(run), nullptr, 0};
-        zeroed = claim.zeroed;
-      }
-    }
-    if (start == nullptr) {
-      if (!ask_base)
-        return nullptr;
-      std::size_t const chunk_size = h.beyond ? h.align + h.block : h.slots * segment_size;
-      auto* chunk = static_cast<std::byte*>(
-          arenas.allocate_dedicated(chunk_size, h.beyond ? h.align : segment_size));
-      if (chunk == nullptr)
-        return nullptr;
-      start = h.beyond ? chunk + h.align - segment_size : chunk;
-      src = {SegmentSource::dedicated, 0, 0, chunk, chunk_size};
-      zeroed = B::is_zeroed;
-    }
-    // An earlier use of this memory may have left it closed (tracking).
-    track::reset(start, h.total);
-    auto* seg = new (start) Segment{};
-    seg->arenas = &arenas;
-    seg->cookie = segment_cookie(seg);
-    seg->kind = PageKind::huge;
-    seg->page_shift = huge_page_shift;
-    seg->page_count = 1;
-    seg->used_pages = 1;
-    seg->source = src;
-    Page& pg = seg->pages[0];
-    pg.area = start + h.offset;
-    pg.block_size = h.block;
-    pg.reserved = pg.capacity = pg.used = 1;
-    pg.in_use = true;
-    if constexpr (stats_enabled) {
-      auto& c = arenas.counters();
-      c.huge_blocks.add(1);
-      c.huge_bytes.add(h.block);
-      c.huge_allocs.add(1);
-      c.huge_bytes_allocated.add(h.block);
-    }
-    if (zero && !zeroed)
-      std::memset(pg.area, 0, h.block);
-    return pg.area;
-  }
-
-  static std::byte* align_up_ptr(std::byte* p, std::size_t align) noexcept {
-    auto const addr = reinterpret_cast<std::uintptr_t>(p);
-    return p + (((addr + align - 1) & ~(std::uintptr_t{align} - 1)) - addr);
-  }
-
-  // ---- freeing -----------------------------------------------------------
-
-  FERROC_NOINLINE void deallocate_slow(Segment* seg, Page* pg, void* p) noexcept {
-    if (seg->kind == detail::PageKind::huge) {
-      detail::release_segment_memory(detail::arenas_of<B>(seg), seg);
-      return;
-    }
-    Block* b =
-        detail::page_has_aligned_blocks(pg) ? detail::block_start(pg, p) : static_cast<Block*>(p);
-    if (detail::page_owner(pg) == owner_) {
-      free_block_local(pg, b);
-      return;
-    }
-    detail::free_block_remote(pg, b);
-    // A thread that frees other threads' blocks may allocate little itself
-    // meanwhile: its heap, too, looks at all its pages now and then. Over a
-    // base that decommits, at most once a period: a walk of thousands of
-    // pages at every thousand frees would cost more than the frees. (A
-    // detached heap may be shared by threads that have none yet: it writes
-    // nothing.)
-    if (!detached() && ++slow_calls_ % detail::heap_collect_interval == 0 &&
-        (!DecommitBase<B> || collect_is_due()))
-      collect(false);
-  }
-
-  // Whether the blocks other threads freed to `pg` so far leave some of its
-  // blocks in use while it still has free blocks to hand out. Then a
-  // periodic collect leaves them on the page's remote list: taken once the
-  // page runs dry, they need no walk (see take_remote_list), and the look
-  // at every page would otherwise walk the lists of the pages in use, each
-  // block a cache miss (rptest, 16 threads: 5 % of the time).
-  static bool remote_frees_leave_used(Page const* pg) noexcept {
-    if constexpr (detail::thread_free_counted) {
-      if (pg->free == nullptr)
-        return false;
-      // relaxed: a count a moment old only puts off a page's free to the
-      // next collect.
-      std::uintptr_t const tf = pg->xthread_free.load(std::memory_order_relaxed);
-      return detail::thread_free_count(tf) < pg->used;
-    } else {
-      (void)pg;
-      return false;
-    }
-  }
-
-  // Over a base that decommits: whether heap_collect_period_ms have passed
-  // since the heap last looked at all its pages (see allocate_slow).
-  bool collect_is_due() const noexcept {
-    if constexpr (DecommitBase<B>)
-      return detail::monotonic_ns() >= collect_at_;
-    else
-      return false;
-  }
-
-  void free_block_local(Page* pg, Block* b) noexcept {
-    detail::set_next(pg, b, pg->local_free);
-    pg->local_free = b;
-    count_frees(pg, 1);
-    if (detail::page_is_in_full(pg))
-      unfull(pg);
-    if (--pg->used == 0)
-      retire_page(pg);
-  }
-
-  // An empty page stays while it is the only one of its class, so a
-  // program that allocates and frees one block at a time does not take and
-  // give back a page on every call; otherwise it goes back to its segment.
-  //
-  // A large page (one block) goes back at once: its slices serve the next
-  // large block of any size.
-  FERROC_NOINLINE void retire_page(Page* pg) noexcept {
-    detail::PageQueue const& q = bins_[pg->class_index];
-    if (q.first == pg && pg->next == nullptr && pg->block_size <= detail::medium_block_max)
-      return;
-    free_page(pg);
-  }
-
-  void free_page(Page* pg) noexcept {
-    if (detail::page_is_in_full(pg))
-      full_.remove(pg);
-    else
-      bin_remove(pg);
-    detail::page_set_flags(pg, 0);
-    cx_->free_page(pg);
-  }
-
-  // Moves the blocks other threads freed to local_free, and local_free to
-  // an empty free list.
-  void collect_page(Page* pg) noexcept {
-    // relaxed: the CAS below re-validates.
-    std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
-    if (detail::thread_free_list(tf) != nullptr) {
-      // acquire: pairs with the pushers' release; we read their links.
-      while (!pg->xthread_free.compare_exchange_weak(
-          tf, tf & detail::delay_mask, std::memory_order_acquire, std::memory_order_relaxed)) {
-      }
-      take_remote_list(pg, tf);
-    }
-    if (pg->free == nullptr && pg->local_free != nullptr) {
-      pg->free = pg->local_free;
-      pg->local_free = nullptr;
-      pg->free_is_zero = false;
-    }
-  }
-
-  // Puts the blocks other threads freed to `pg` (the list and count of
-  // `tf`, a value taken out of xthread_free) on the page's own lists.
-  void take_remote_list(Page* pg, std::uintptr_t tf) noexcept {
-    Block* const list = detail::thread_free_list(tf);
-    if (list == nullptr)
-      return;
-    if constexpr (detail::thread_free_counted) {
-      // The usual case: the page at hand ran dry. No walk: our own frees
-      // go first (still in cache, most likely), the others' after them.
-      if (pg->free == nullptr) {
-        std::uint32_t const n = detail::thread_free_count(tf);
-        if (pg->local_free != nullptr) {
-          pg->free = pg->local_free;
-          pg->local_free = list;
-        } else {
-          pg->free = list;
-        }
-        pg->free_is_zero = false;
-        pg->used -= n;
-        count_frees(pg, n);
-        return;
-      }
-    }
-    append_to_local_free(pg, list);
-  }
-
-  // Walks the (non-empty) list to its tail and count: a page that still
-  // has free blocks, or a target that does not count its lists.
-  void append_to_local_free(Page* pg, Block* list) noexcept {
-    std::uint32_t count = 1;
-    Block* tail = list;
-    for (Block* next; (next = detail::next_of(pg, tail)) != nullptr; tail = next)
-      ++count;
-    detail::set_next(pg, tail, pg->local_free);
-    pg->local_free = list;
-    pg->used -= count;
-    count_frees(pg, count);
-  }
-
-  // Returns false (and leaves the page in its bin) if remote frees arrived
-  // while we switched it over.
-  bool move_to_full(Page* pg) noexcept {
-    bin_remove(pg);
-    full_.push_back(pg);
-    detail::page_set_flags(pg, detail::page_flags(pg) | detail::page_in_full);
-    set_delay_state(pg, detail::use_delayed);
-    // Frees that came in before use_delayed was visible went to
-    // xthread_free and rang no bell: look once more.
-    collect_page(pg);
-    if (pg->free == nullptr)
-      return true;
-    unfull(pg);
-    return false;
-  }
-
-  // By default the page goes to the back of its bin: after a free of our
-  // own it has just that one free block, and at the front it would displace
-  // the page the fast path is using, run dry on the next allocation and go
-  // back to full, a slow call and two CAS per block. At the back it gathers
-  // more frees before a search reaches it. `to_front` is for a page another
-  // thread is freeing into (see drain_delayed).
-  void unfull(Page* pg, bool to_front = false) noexcept {
-    full_.remove(pg);
-    detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
-    if (to_front)
-      bin_push_front(pg);
-    else
-      bin_push_back(pg);
-    set_delay_state(pg, detail::no_delayed);
-  }
-
-  // Changes the delay state, keeping the list bits. A remote thread in
-  // delayed_freeing is ringing our delayed list for this page right now:
-  // the page will come back through that list, so for use_delayed and
-  // no_delayed there is nothing to wait for. Only never_delayed (the heap
-  // goes away, and its list with it) must wait until the push is done.
-  static void set_delay_state(Page* pg, detail::DelayState state) noexcept {
-    // relaxed: the CAS below re-validates.
-    std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
-    for (unsigned spins = 0;; ++spins) {
-      std::uintptr_t const current = tf & detail::delay_mask;
-      if (current == state)
-        return;
-      if (current == detail::delayed_freeing) {
-        if (state != detail::never_delayed)
-          return;
-        back_off(spins);
-        tf = pg->xthread_free.load(std::memory_order_relaxed); // relaxed: re-validated
-        continue;
-      }
-      // acq_rel: release publishes xheap (written before) to remote threads
-      // that see use_delayed; acquire makes a finished remote's push onto
-      // our delayed list visible before we drain it (never_delayed).
-      if (pg->xthread_free.compare_exchange_weak(tf, (tf & ~detail::delay_mask) | state,
-                                                 std::memory_order_acq_rel,
-                                                 std::memory_order_relaxed))
-        return;
-    }
-  }
-
-  // Frees the blocks other threads returned to full pages of ours.
-  void drain_delayed() noexcept {
-    detail::DelayedFreeList& list = cx_->delayed_;
-    // relaxed: a cheap test; the exchange below orders.
-    if (list.xhead.load(std::memory_order_relaxed) == nullptr)
-      return;
-    // acquire: pairs with the pushers' release.
-    Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire);
-    while (b != nullptr) {
-      Block* next = detail::delayed_next_of(b);
-      Page* pg = detail::segment_of(b)->page_of(b);
-      wait_for_delayed_freeing(pg);
-      // A remote thread rang for this page: it is freeing blocks of it now
-      // (a batch, most often), which keep coming on the page's remote list.
-      // At the front, the next search collects them in one go; at the back,
-      // the front page would extend into fresh memory first (xmalloc: 17 %
-      // more peak RSS at 16 threads).
-      if (detail::page_is_in_full(pg))
-        unfull(pg, true);
-      free_block_local(pg, b);
-      b = next;
-    }
-  }
-
-  // A remote thread that rang our delayed list for `pg` still writes the
-  // page's delay state after its push. The block we took from the list may
-  // be the page's last (always so for a large page), and the page, even
-  // its segment, may then be freed and used again: first let that write
-  // land. It is a few instructions away, unless its thread lost the CPU.
-  static void wait_for_delayed_freeing(Page* pg) noexcept {
-    // acquire: pairs with the release of the remote's last CAS; its write
-    // happens before we free or reuse the page.
-    for (unsigned spins = 0; (pg->xthread_free.load(std::memory_order_acquire) &
-                              detail::delay_mask) == detail::delayed_freeing;
-         ++spins)
-      back_off(spins);
-  }
-
-  // Waiting for a remote thread's few instructions: spin a while, then let
-  // it have the CPU (it may have lost it, above all when oversubscribed).
-  static void back_off(unsigned spins) noexcept {
-    if (spins < 64)
-      FERROC_SPIN_PAUSE();
-    else
-      sched_yield();
-  }
-
-  // ---- abandon and reclaim ---------------------------------------------
-
-  // Takes in the pages of the segment the Context just reclaimed: returns
-  // what other threads freed meanwhile and queues the pages in our bins.
-  void adopt_pages(Segment* seg) noexcept {
-    for (std::uint32_t i = 0; i < seg->page_count; ++i) {
-      Page* pg = &seg->pages[i];
-      if (!pg->in_use)
-        continue;
-      // relaxed: read by remote threads only after use_delayed (release).
-      pg->xheap.store(&cx_->delayed_, std::memory_order_relaxed);
-      // acquire: pairs with the pushers' release; we read their links.
-      std::uintptr_t const tf =
-          pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
-      take_remote_list(pg, tf);
-      if (pg->free == nullptr && pg->local_free != nullptr) {
-        pg->free = pg->local_free;
-        pg->local_free = nullptr;
-        pg->free_is_zero = false;
-      }
-      detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
-      if (pg->used == 0) {
-        if (cx_->free_page(pg))
-          return; // that was the segment's last page
-      } else {
-        bin_push_back(pg);
-        // A large page's one block is in use: the page waits in the full
-        // queue (see find_large_page), where its free rings our list.
-        if (pg->block_size > detail::medium_block_max)
-          move_to_full(pg);
-      }
-    }
-  }
-
-  // Hands every segment with live blocks to the Arenas, frees the rest.
-  void abandon() noexcept {
-    if (detached())
-      return;
-    drain_delayed();
-    // From here on remote frees never ring our delayed list...
-    for_each_page([](Page* pg) { set_delay_state(pg, detail::never_delayed); });
-    // ... and those that rang it before are done: take their blocks.
-    detail::DelayedFreeList& list = cx_->delayed_;
-    // acquire: pairs with the pushers' release.
-    for (Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire); b != nullptr;) {
-      Block* next = detail::delayed_next_of(b);
-      Page* pg = detail::segment_of(b)->page_of(b);
-      detail::set_next(pg, b, pg->local_free);
-      pg->local_free = b;
-      --pg->used;
-      count_frees(pg, 1);
-      b = next;
-    }
-    for_each_page([this](Page* pg) {
-      // acquire: pairs with the pushers' release.
-      std::uintptr_t const tf =
-          pg->xthread_free.exchange(detail::never_delayed, std::memory_order_acquire);
-      take_remote_list(pg, tf);
-      pg->next = pg->prev = nullptr;
-      detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
-      if (pg->used == 0) {
-        detail::page_set_flags(pg, 0);
-        cx_->free_page(pg);
-      } else {
-        // relaxed: no remote thread reads it in never_delayed.
-        pg->xheap.store(nullptr, std::memory_order_relaxed);
-      }
-    });
-    cx_->abandon_all();
-    detach();
-  }
-
-  // Calls f on every page in our queues; f may unlink the page.
-  template <class F> void for_each_page(F f) noexcept {
-    for (std::size_t c = 1; c < detail::class_count; ++c) {
-      for (Page* pg = bins_[c].first; pg != nullptr;) {
-        Page* next = pg->next;
-        f(pg);
-        pg = next;
-      }
-    }
-    for (Page* pg = full_.first; pg != nullptr;) {
-      Page* next = pg->next;
-      f(pg);
-      pg = next;
-    }
-  }
-
-  // ---- bins and the direct array ------------------------------------------
-
-  void bin_push_front(Page* pg) noexcept {
-    bins_[pg->class_index].push_front(pg);
-    update_direct(pg->class_index);
-  }
-
-  void bin_push_back(Page* pg) noexcept {
-    bins_[pg->class_index].push_back(pg);
-    update_direct(pg->class_index);
-  }
-
-  void bin_remove(Page* pg) noexcept {
-    bins_[pg->class_index].remove(pg);
-    update_direct(pg->class_index);
-  }
-
-  // Points the direct slots of class c at the first page of its bin.
-  void update_direct(std::size_t c) noexcept {
-    std::size_t const size = detail::class_size(c);
-    if (size > detail::direct_size_max)
-      return;
-    Page* first = bins_[c].first != nullptr ? bins_[c].first : &detail::empty_page;
-    std::size_t const lo = c == 1 ? 0 : detail::direct_index(detail::class_size(c - 1)) + 1;
-    for (std::size_t i = lo; i <= detail::direct_index(size); ++i)
-      direct_[i] = first;
-  }
+  template <class F> void visit_page(Page* pg, F& fn);
+  static bool remote_frees_leave_used(Page const* pg) noexcept;
+  bool collect_is_due() const noexcept;
+  void make_room() noexcept;
+  void reclaim_abandoned() noexcept;
+  void adopt_pages(Segment* seg) noexcept;
+  void abandon() noexcept;
 
   // Hot: the fast paths read direct_ and owner_ only.
   Page* direct_[detail::direct_count];
@@ -1295,23 +446,12 @@ private:
 
 template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
 
-/// Frees a block from a thread without a Heap of these Arenas: always the
-/// cross-thread path (or the release of a huge block's segment).
-template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
-  if (p == nullptr)
-    return;
-  if constexpr (detail::instrumented)
-    detail::instrumented_free(p, this);
-  detail::Segment* seg = detail::segment_of(p);
-  detail::Page* pg = seg->page_of(p);
-  if (seg->kind == detail::PageKind::huge) {
-    detail::release_segment_memory(*this, seg);
-    return;
-  }
-  detail::Block* b = detail::page_has_aligned_blocks(pg) ? detail::block_start(pg, p)
-                                                         : static_cast<detail::Block*>(p);
-  detail::free_block_remote(pg, b);
-}
-
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc
+
+// The members defined out of the class, one concept per file.
+#include "ferroc/heap/heap_alloc.hpp"
+#include "ferroc/heap/heap_collect.hpp"
+#include "ferroc/heap/heap_free.hpp"
+#include "ferroc/heap/heap_huge.hpp"
+#include "ferroc/heap/heap_queues.hpp"

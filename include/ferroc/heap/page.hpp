@@ -236,55 +236,6 @@ struct PageQueue {
   }
 };
 
-/// Returns block `b` of page `pg` from a thread that does not own the page
-/// (or owns no heap). One CAS in the common case; if the page is full, the
-/// block goes to the owner's delayed-free list instead, so the owner learns
-/// the page has room again.
-inline void free_block_remote(Page* pg, Block* b) noexcept {
-  // relaxed: the CAS below re-validates the value.
-  std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
-  std::uintptr_t next;
-  do {
-    if ((tf & delay_mask) == use_delayed) {
-      next = (tf & ~delay_mask) | delayed_freeing;
-    } else {
-      set_next(pg, b, thread_free_list(tf));
-      // The count bits of tf plus one; the list bits become b.
-      std::uintptr_t const count =
-          (tf & ~(thread_free_list_mask | delay_mask)) + thread_free_count_one;
-      next = reinterpret_cast<std::uintptr_t>(b) | count | (tf & delay_mask);
-    }
-    // acq_rel: release makes the link and the user's writes visible to the
-    // owner that takes the list; acquire pairs with the owner's release when
-    // it set use_delayed, so the xheap it wrote before is visible.
-  } while (!pg->xthread_free.compare_exchange_weak(tf, next, std::memory_order_acq_rel,
-                                                   std::memory_order_relaxed));
-  if ((tf & delay_mask) != use_delayed)
-    return;
-
-  // We hold delayed_freeing: the owner waits for us before it retires the
-  // list (abandon), so the list stays alive until we are done.
-  // relaxed: ordered by the acquire of the CAS above.
-  DelayedFreeList* list = pg->xheap.load(std::memory_order_relaxed);
-  // relaxed: the CAS below re-validates.
-  Block* head = list->xhead.load(std::memory_order_relaxed);
-  do {
-    // Linked with the key of b's own page: the list crosses pages, and
-    // whoever follows it finds b's page from b.
-    set_next(pg, b, head);
-    // release: the owner's acquire exchange sees the link and the block.
-  } while (!list->xhead.compare_exchange_weak(head, b, std::memory_order_release,
-                                              std::memory_order_relaxed));
-
-  // Leave delayed_freeing; other remote frees may have pushed meanwhile.
-  // relaxed: the CAS below re-validates.
-  tf = pg->xthread_free.load(std::memory_order_relaxed);
-  // release: an owner that sees no_delayed also sees our push above.
-  while (!pg->xthread_free.compare_exchange_weak(
-      tf, (tf & ~delay_mask) | no_delayed, std::memory_order_release, std::memory_order_relaxed)) {
-  }
-}
-
 /// The start of the block that interior pointer `p` (from an over-aligned
 /// allocation) points into.
 inline Block* block_start(Page const* pg, void const* p) noexcept {

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+// Heap: the allocation slow paths, where the fast path sends a request its
+// page cannot serve at once (the page ran dry, a size past the direct array,
+// an over-alignment, a first use), and the instrumented path that checked mode
+// and memory-checker tracking take instead of the fast path. Kept apart from
+// the class so that its fast paths read on one screen.
+//
+// Part of Heap: ferroc/heap/heap.hpp declares these members and includes
+// this file at its end; included alone, this file pulls its parent in.
+
+#include "ferroc/heap/heap.hpp"
+
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+
+// ---- the instrumented path (checked mode, memory-checker tracking) ------
+
+template <BaseAlloc B>
+FERROC_NOINLINE void* Heap<B>::allocate_instrumented(std::size_t size, std::size_t align,
+                                                     bool zero) noexcept {
+  if (FERROC_UNLIKELY(detached())) // the fallback instruments on its own
+    return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
+  if (size > detail::max_instrumented_size)
+    return nullptr;
+  std::size_t const request = detail::instrumented_request(size);
+  // Zeroed here rather than by pop: the block must be open to be written.
+  void* p = nullptr;
+  if (request <= detail::direct_size_max && align <= detail::min_align) {
+    Page* pg = direct_[detail::direct_index(request)];
+    if (pg->free != nullptr)
+      p = pop(pg, false);
+  }
+  if (p == nullptr)
+    p = allocate_slow(request, align, false);
+  if (p == nullptr)
+    return nullptr;
+  std::size_t const usable = detail::checked ? size : block_usable_size(p);
+  detail::track::allocated(&cx_->arenas(), p, usable, zero);
+  if (zero)
+    std::memset(p, 0, usable);
+  if constexpr (detail::checked)
+    detail::arm_block(p, size);
+  return p;
+}
+
+template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::deallocate_instrumented(void* p) noexcept {
+  detail::instrumented_free(p, cx_ != nullptr ? &cx_->arenas() : nullptr);
+  deallocate_block(p);
+}
+
+// Keeps the block when it shrinks by at most half; moves it otherwise
+// (checked mode's trailer sits right after the requested size, so a block
+// does not grow in place).
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE void* Heap<B>::reallocate_instrumented(void* p, std::size_t new_size,
+                                                            std::size_t align) noexcept {
+  std::size_t const usable = usable_size(p);
+  bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
+  if (new_size <= usable && new_size >= usable / 2 && aligned) {
+    if constexpr (detail::checked) {
+      if (new_size == usable)
+        return p;
+    }
+    detail::track::resized(detail::segment_of(p)->arenas, p, usable, new_size);
+    if constexpr (detail::checked)
+      detail::arm_block(p, new_size);
+    return p;
+  }
+  void* q = allocate(new_size, align);
+  if (q == nullptr)
+    return nullptr;
+  std::memcpy(q, p, std::min(usable, new_size));
+  deallocate(p);
+  return q;
+}
+
+// ---- allocation slow paths ------------------------------------------------
+
+template <BaseAlloc B>
+FERROC_NOINLINE void* Heap<B>::allocate_slow(std::size_t size, std::size_t align,
+                                             bool zero) noexcept {
+  // Now and then look at every page: blocks other threads freed into
+  // pages this thread no longer allocates from come back, empty pages go
+  // back to their segments, and due purges run. Without it, memory freed
+  // by other threads stays with a heap that only uses a few size classes.
+  // The look comes every heap_collect_interval slow paths (below), and
+  // over a base that decommits also at the first slow path, even one that
+  // only finds the page's own frees, heap_collect_period_ms after the last
+  // look: a thread back to light work after a peak takes few slow paths,
+  // yet the pages of the peak should go back to the system soon.
+  // (A detached heap may be shared by threads that have none yet: it
+  // writes nothing.)
+  if constexpr (DecommitBase<B>) {
+    if (!detached() && --clock_countdown_ == 0) {
+      clock_countdown_ = detail::heap_clock_interval;
+      if (collect_is_due())
+        collect(false);
+    }
+  }
+  // Most often the page at hand ran dry while its own frees (or other
+  // threads') refilled it: take those back without the search below.
+  // (The empty page a size starts with never has any.)
+  if (size <= detail::direct_size_max && align <= detail::min_align) {
+    Page* pg = direct_[detail::direct_index(size)];
+    collect_page(pg);
+    if (pg->free != nullptr)
+      return pop(pg, zero);
+  }
+  // Sizes past the direct array still find a ready block at the head of
+  // their bin most of the time: take it without the search below.
+  if (size > detail::direct_size_max && size <= detail::large_block_max &&
+      align <= detail::min_align) {
+    Page* pg = bins_[detail::size_class_of(size)].first;
+    if (pg != nullptr && pg->free != nullptr)
+      return pop(pg, zero);
+  }
+  // A size no block can have fails here, at once: no collect, no system
+  // call, no page touched (glibc fails malloc(SIZE_MAX) in a few ns too).
+  if (FERROC_UNLIKELY(size > detail::alloc_size_max))
+    return nullptr;
+  if (FERROC_UNLIKELY(detached()))
+    return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
+  if (++slow_calls_ % detail::heap_collect_interval == 0)
+    collect(false);
+  drain_delayed();
+  if (align > detail::min_align)
+    return allocate_aligned(size, align, zero);
+  return allocate_generic(size, zero);
+}
+
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE void* Heap<B>::allocate_generic(std::size_t size, bool zero) noexcept {
+  if (size > detail::large_block_max)
+    return allocate_huge(size, detail::min_align, zero);
+  std::size_t const c = detail::size_class_of(size);
+  Page* pg = find_page(c);
+  if (FERROC_UNLIKELY(pg == nullptr)) {
+    // Out of memory: no free slot, and the base refused a new arena.
+    // Give back the segments we can and try once more.
+    make_room();
+    pg = find_page(c);
+    if (pg == nullptr)
+      return nullptr;
+  }
+  return pop(pg, zero);
+}
+
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE void* Heap<B>::allocate_aligned(std::size_t size, std::size_t align,
+                                                     bool zero) noexcept {
+  if (!detail::is_pow2(align))
+    return nullptr;
+  if (size <= detail::large_block_max && align <= detail::large_block_max) {
+    // Page areas start on a multiple of page_area_align, so a class that
+    // is a multiple of the alignment is aligned already; large blocks
+    // start on a slice.
+    std::size_t const cs = detail::class_size(detail::size_class_of(size));
+    if (align <= detail::page_area_align && cs % align == 0)
+      return allocate_generic(size, zero);
+    if (align <= detail::large_slice_size && cs > detail::medium_block_max)
+      return allocate_generic(size, zero);
+    // Otherwise a block padded by the alignment, the pointer inside it:
+    // in a small or medium page only, as a pointer past a large block's
+    // first slice would not find its page.
+    std::size_t const padded = size + align - 1;
+    if (padded > detail::medium_block_max && align <= detail::large_slice_size)
+      return allocate_generic(detail::medium_block_max + 1, zero);
+    if (padded <= detail::medium_block_max) {
+      void* p = allocate_generic(padded, zero);
+      if (p == nullptr)
+        return nullptr;
+      auto const addr = reinterpret_cast<std::uintptr_t>(p);
+      auto const aligned = (addr + align - 1) & ~(std::uintptr_t{align} - 1);
+      if (aligned != addr) {
+        Page* pg = detail::segment_of(p)->page_of(p);
+        detail::page_set_flags(pg, detail::page_flags(pg) | detail::page_has_aligned);
+      }
+      return reinterpret_cast<void*>(aligned);
+    }
+  }
+  return allocate_huge(size, align, zero);
+}
+
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc
