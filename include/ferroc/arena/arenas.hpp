@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+// Arenas: the memory all threads share. This file holds the class, its
+// public contract and statistics; the rest of its members are defined in
+// part headers included at the end of this file, one concept each:
+// arena_slots.hpp (slot bitmaps, claims, growth), arena_purge.hpp (purge
+// rounds and retention), arena_abandoned.hpp (segments of dead heaps).
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -101,7 +107,7 @@ public:
   }
 
   /// Frees a block without any Heap, from any thread (defined with the heap
-  /// layer, in ferroc/heap/heap.hpp).
+  /// layer, in ferroc/heap/heap_free.hpp, which ferroc/heap/heap.hpp includes).
   void deallocate(void* p) noexcept;
 
   /// Segments currently claimed from the arenas or the base, abandoned ones included.
@@ -134,59 +140,7 @@ public:
   /// gets the CPU only now and then finds its own releases a delay old.)
   /// Of all that waits, a round leaves as many slots committed as huge
   /// blocks recently missed (see slots_to_keep).
-  void purge(bool force = false) noexcept {
-    if constexpr (DecommitBase<B>) {
-      // relaxed: a hint; the exchange or CAS below decides.
-      std::int64_t expire = purge_expire_.load(std::memory_order_relaxed);
-      if (expire == 0 && !force)
-        return;
-      if (force) {
-        // seq_cst: the store-load pair with release_delayed (see there).
-        purge_expire_.exchange(0, std::memory_order_seq_cst);
-      } else {
-        if (detail::monotonic_ns() < expire)
-          return;
-        // seq_cst: as above; only one thread runs the round of this deadline.
-        if (!purge_expire_.compare_exchange_strong(expire, 0, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed))
-          return;
-      }
-      // relaxed: only the round's winner changes the epoch; a releaser that
-      // reads it late files its slots one generation early (purged sooner).
-      unsigned const epoch = purge_epoch_.load(std::memory_order_relaxed);
-      unsigned const younger = epoch & 1;
-      unsigned const older = younger ^ 1;
-      // acquire: arenas counted here have their index claimed; xstart tells.
-      std::size_t const n =
-          std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
-      std::size_t waiting = 0;
-      for (std::size_t k = 0; k < n; ++k)
-        waiting += slots_waiting(arenas_[k]);
-      std::size_t const keep = force ? 0 : slots_to_keep();
-      std::size_t budget = force ? SIZE_MAX : waiting > keep ? waiting - keep : 0;
-      std::size_t purged = 0;
-      for (std::size_t k = 0; k < n && budget != 0; ++k) {
-        std::size_t done = force ? purge_arena(arenas_[k], younger, budget) : 0;
-        done += purge_arena(arenas_[k], older, budget - done);
-        budget -= done;
-        purged += done;
-      }
-      // relaxed: a hint for the claims' miss count.
-      purged_last_round_.store(purged != 0, std::memory_order_relaxed);
-      // The younger generation becomes the older one; new releases go to
-      // the generation just emptied (kept slots of the older one stay in it,
-      // the first to go in the next round).
-      // relaxed: see above.
-      purge_epoch_.store(epoch + 1, std::memory_order_relaxed);
-      // Another round while anything waits, kept slots included: without
-      // misses their number shrinks round by round.
-      bool waits = false;
-      for (std::size_t k = 0; k < n && !waits; ++k)
-        waits = slots_waiting(arenas_[k]) != 0;
-      if (waits)
-        set_purge_deadline();
-    }
-  }
+  void purge(bool force = false) noexcept;
 
   /// Gives the physical memory of a range of our segments back to a
   /// decommitting base, and counts it (see decommitted_bytes).
@@ -310,72 +264,16 @@ public:
   /// With `grow` false only the arenas there are now are searched: no
   /// call to the base (a retry after slots were given back, when the base
   /// has just refused a new arena).
-  Claim claim(std::size_t count, bool grow = true) noexcept {
-    if (count == 0 || count > detail::arena_slots)
-      return {};
-    purge();
-    if (!grow)
-      return claim_any(count);
-    // A few rounds: an arena we add can be taken by other threads before we
-    // get to it; when the base is exhausted, look once more for slots that
-    // were released meanwhile.
-    for (int attempt = 0;; ++attempt) {
-      if (Claim c = claim_any(count); c.start != nullptr)
-        return c;
-      if (attempt == 3 || !add_arena(count))
-        return claim_any(count);
-    }
-  }
+  Claim claim(std::size_t count, bool grow = true) noexcept;
 
   /// Gives `count` slots back. Over a decommitting base their memory goes
   /// back to it after the purge delay (at once with a delay of 0), so an
   /// idle arena ends up holding no physical memory.
-  void release(std::uint32_t arena, std::uint32_t slot, std::uint32_t count) noexcept {
-    Arena& a = arenas_[arena];
-    std::uint64_t const mask = run_mask(slot, count);
-    claimed_slots_.fetch_sub(count, std::memory_order_relaxed); // relaxed: a gauge (purge)
-    if constexpr (DecommitBase<B>) {
-      // relaxed: a setting.
-      std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
-      if (delay > 0) {
-        release_delayed(a, mask);
-        purge();
-        return;
-      }
-      std::byte* start = a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
-      decommit(start, count * detail::segment_size);
-    }
-    // release: the decommit and every write to the slots happen before a
-    // claimer's acquire sees them free.
-    a.xin_use.fetch_and(~mask, std::memory_order_release);
-    segments_.sub(1);
-    if constexpr (detail::stats_enabled)
-      counters_.committed.sub(count * detail::segment_size);
-  }
+  void release(std::uint32_t arena, std::uint32_t slot, std::uint32_t count) noexcept;
 
   /// A chunk straight from the base, for blocks larger than an arena.
-  void* allocate_dedicated(std::size_t size, std::size_t align) noexcept {
-    ensure_track_pool();
-    void* p = base().allocate(size, align);
-    if (p == nullptr)
-      return nullptr;
-    detail::segment_map_mark(p, size, true);
-    segments_.add(1);
-    if constexpr (detail::stats_enabled) {
-      counters_.reserved.add(size);
-      counters_.committed.add(size);
-    }
-    return p;
-  }
-  void deallocate_dedicated(void* p, std::size_t size) noexcept {
-    detail::segment_map_mark(p, size, false);
-    base().deallocate(p, size);
-    segments_.sub(1);
-    if constexpr (detail::stats_enabled) {
-      counters_.reserved.sub(size);
-      counters_.committed.sub(size);
-    }
-  }
+  void* allocate_dedicated(std::size_t size, std::size_t align) noexcept;
+  void deallocate_dedicated(void* p, std::size_t size) noexcept;
 
   /// Segments are abandoned under one of `abandon_tags` tags (the heap
   /// layer tags them by page kind), so that a reclaimer finds one it can
@@ -384,12 +282,7 @@ public:
   static constexpr std::size_t any_tag = abandon_tags;
 
   /// Puts a one-slot segment whose owner died up for reclaim.
-  void abandon(std::uint32_t arena, std::uint32_t slot, std::size_t tag) noexcept {
-    abandoned_count_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
-    // release: the segment's header and pages, as the dying owner left them,
-    // are visible to whoever clears this bit with acquire.
-    arenas_[arena].xabandoned[tag].fetch_or(std::uint64_t{1} << slot, std::memory_order_release);
-  }
+  void abandon(std::uint32_t arena, std::uint32_t slot, std::size_t tag) noexcept;
 
   /// Takes ownership of one abandoned segment of `tag` (any_tag: of any),
   /// visiting at most `budget` candidates (each one tried, won or not, is
@@ -397,39 +290,7 @@ public:
   /// the slot the last one took and wraps around: a segment that no
   /// reclaimer can use, abandoned again (see Context::end_reclaim_search),
   /// does not come first to every later search.
-  void* reclaim(std::size_t& budget, std::size_t tag = any_tag) noexcept {
-    // acquire: arenas counted here have their index claimed; xstart was
-    // published before any of their slots could be abandoned.
-    std::size_t const n =
-        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
-    if (n == 0)
-      return nullptr;
-    std::size_t const first_tag = tag == any_tag ? 0 : tag;
-    std::size_t const last_tag = tag == any_tag ? abandon_tags : tag + 1;
-    // relaxed: only where to start looking.
-    detail::atomic<std::size_t>& cursor = reclaim_cursor_[tag == any_tag ? 0 : tag];
-    std::size_t const start = cursor.load(std::memory_order_relaxed) % (n * 64);
-    std::size_t const k0 = start / 64;
-    unsigned const s0 = static_cast<unsigned>(start % 64);
-    // The cursor's arena from its slot on, the others whole, then the
-    // cursor's arena below its slot.
-    for (std::size_t i = 0; i <= n && budget != 0; ++i) {
-      std::size_t const k = (k0 + i) % n;
-      std::uint64_t const all = ~std::uint64_t{0};
-      std::uint64_t const window = i == 0 ? all << s0 : i < n ? all : ~(all << s0);
-      if (window == 0)
-        continue;
-      for (std::size_t t = first_tag; t < last_tag && budget != 0; ++t) {
-        std::uint32_t slot = 0;
-        if (void* mem = reclaim_in(arenas_[k], t, window, budget, slot)) {
-          // relaxed: a hint, as above.
-          cursor.store(k * 64 + slot + 1, std::memory_order_relaxed);
-          return mem;
-        }
-      }
-    }
-    return nullptr;
-  }
+  void* reclaim(std::size_t& budget, std::size_t tag = any_tag) noexcept;
 
 private:
   struct Arena {
@@ -445,326 +306,36 @@ private:
     detail::atomic<std::uint64_t> xpurge[2] = {0, 0};
   };
 
-  // One abandoned segment of `tag` among the slots of `window` in arena
-  // `a` (its slot in `slot`), or nullptr; every bit we try counts against
-  // `budget`, won or not.
-  void* reclaim_in(Arena& a, std::size_t tag, std::uint64_t window, std::size_t& budget,
-                   std::uint32_t& slot_out) noexcept {
-    detail::atomic<std::uint64_t>& abandoned = a.xabandoned[tag];
-    // relaxed: only a hint; the fetch_and below decides.
-    std::uint64_t bits = abandoned.load(std::memory_order_relaxed) & window;
-    while (bits != 0 && budget != 0) {
-      --budget;
-      auto const slot = static_cast<std::uint32_t>(std::countr_zero(bits));
-      std::uint64_t const bit = std::uint64_t{1} << slot;
-      // acquire: pairs with abandon()'s release; clearing the bit is what
-      // makes us the owner, so only one thread wins it.
-      std::uint64_t const old = abandoned.fetch_and(~bit, std::memory_order_acquire);
-      if (old & bit) {
-        abandoned_count_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
-        slot_out = slot;
-        // relaxed: xstart was published before any slot of the arena was claimed.
-        return a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
-      }
-      bits = old & ~bit & window;
-    }
-    return nullptr;
-  }
-
-  // Frees the slots of `mask` without decommitting them, and makes sure a
-  // deadline for their purge is set.
-  void release_delayed(Arena& a, std::uint64_t mask) noexcept {
-    // relaxed: a late epoch only files the slots a generation early (see purge).
-    unsigned const gen = purge_epoch_.load(std::memory_order_relaxed) & 1;
-    // relaxed: we still hold the slots' in-use bits; the fetch_and below
-    // publishes this.
-    a.xpurge[gen].fetch_or(mask, std::memory_order_relaxed);
-    // seq_cst: a store-load pair with purge(), which clears the deadline and
-    // then reads xin_use: either it sees these slots free and takes care of
-    // them, or we see no deadline and set one. Release: our writes to the
-    // slots happen before a claimer's acquire sees them free.
-    a.xin_use.fetch_and(~mask, std::memory_order_seq_cst);
-    segments_.sub(1); // statistics: the slots stay committed until their purge
-    // seq_cst: see above.
-    if (purge_expire_.load(std::memory_order_seq_cst) != 0)
-      return;
-    set_purge_deadline();
-  }
-
-  // Sets the deadline of the next purge round one delay from now, unless
-  // one is set already (losing to another thread leaves its deadline, which
-  // is as early as ours).
-  void set_purge_deadline() noexcept {
-    // relaxed: a setting.
-    std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
-    std::int64_t none = 0;
-    // seq_cst: see release_delayed.
-    purge_expire_.compare_exchange_strong(none, detail::monotonic_ns() + delay,
-                                          std::memory_order_seq_cst, std::memory_order_relaxed);
-  }
-
-  // How many waiting slots this round leaves committed: what the huge
-  // blocks claimed since the last round missed (slots they had to fault in
-  // although the round before had decommitted some) is added; without a
-  // miss the number loses an eighth. So a program that frees and takes big
-  // runs at a steady pace finds them committed, one that stops gives the
-  // memory back within some rounds. At most 1/2^slot_retain_shift of the
-  // slots in use (see detail::slot_retain_shift).
-  std::size_t slots_to_keep() noexcept {
-    // relaxed: counts that order nothing; only a round's winner gets here.
-    std::size_t const missed = missed_slots_.exchange(0, std::memory_order_relaxed);
-    std::size_t keep = keep_slots_.load(std::memory_order_relaxed);
-    keep = missed != 0 ? keep + missed : keep - (keep + 7) / 8;
-    std::size_t const cap =
-        claimed_slots_.load(std::memory_order_relaxed) >> detail::slot_retain_shift;
-    keep = std::min(keep, cap);
-    keep_slots_.store(keep, std::memory_order_relaxed);
-    return keep;
-  }
-
-  // Free slots of `a` that still wait for a purge (either generation).
-  static std::size_t slots_waiting(Arena& a) noexcept {
-    // seq_cst: with release_delayed's store-load pair, a slot released
-    // before our round took the deadline is seen here (its release of the
-    // in-use bit happened before, and its purge bit before that).
-    std::uint64_t const free = ~a.xin_use.load(std::memory_order_seq_cst);
-    // relaxed: ordered by the load above.
-    return static_cast<std::size_t>(std::popcount((a.xpurge[0].load(std::memory_order_relaxed) |
-                                                   a.xpurge[1].load(std::memory_order_relaxed)) &
-                                                  free));
-  }
-
-  // The lowest `count` set bits of `bits`.
-  static std::uint64_t lowest_bits(std::uint64_t bits, std::size_t count) noexcept {
-    std::uint64_t out = 0;
-    for (; bits != 0 && count != 0; --count) {
-      out |= bits & (~bits + 1);
-      bits &= bits - 1;
-    }
-    return out;
-  }
-
-  // Decommits up to `limit` free slots of `a` that wait for their purge in
-  // generation `gen`: the purger claims them in xin_use first, so no claimer
-  // takes a slot being purged. Returns how many it decommitted.
-  std::size_t purge_arena(Arena& a, unsigned gen, std::size_t limit) noexcept {
-    // acquire: the arena's fields were written before xstart was published.
-    std::byte* start = a.xstart.load(std::memory_order_acquire);
-    if (start == nullptr)
-      return 0;
-    // seq_cst: the load of the store-load pair with release_delayed.
-    std::uint64_t word = a.xin_use.load(std::memory_order_seq_cst);
-    std::uint64_t held = 0;
-    for (;;) {
-      // relaxed: a hint; re-read below once the slots are ours.
-      held = lowest_bits(a.xpurge[gen].load(std::memory_order_relaxed) & ~word, limit);
-      if (held == 0)
-        return 0;
-      // acquire: the releasers' purge bits and writes are visible to us.
-      if (a.xin_use.compare_exchange_weak(word, word | held, std::memory_order_acquire,
-                                          std::memory_order_relaxed))
-        break;
-    }
-    // relaxed: the slots' in-use bits are ours (see Arena::xpurge); another
-    // purger may have done some of them between our hint and our claim.
-    std::uint64_t const pending = a.xpurge[gen].load(std::memory_order_relaxed) & held;
-    for (std::uint64_t m = pending; m != 0;) {
-      auto const first = static_cast<std::size_t>(std::countr_zero(m));
-      auto const count = static_cast<std::size_t>(std::countr_one(m >> first));
-      decommit(start + first * detail::segment_size, count * detail::segment_size);
-      m &= ~run_mask(first, count);
-    }
-    if constexpr (detail::stats_enabled)
-      counters_.committed.sub(static_cast<std::size_t>(std::popcount(pending)) *
-                              detail::segment_size);
-    // relaxed: ordered by the release of the in-use bits below.
-    a.xpurge[gen].fetch_and(~pending, std::memory_order_relaxed);
-    // release: the decommit happens before a claimer's acquire sees the
-    // slots free.
-    a.xin_use.fetch_and(~held, std::memory_order_release);
-    return static_cast<std::size_t>(std::popcount(pending));
-  }
+  // ---- slot bitmaps, claims and growth (arena_slots.hpp) -------------------
 
   static constexpr std::uint64_t run_mask(std::size_t slot, std::size_t count) noexcept {
     std::uint64_t const ones = count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
     return ones << slot;
   }
-
-  // Committed slots first (they cost no page faults), in any arena; then
-  // any free run.
-  Claim claim_any(std::size_t count) noexcept {
-    // acquire: arenas counted here have their index claimed; claim_in checks xstart.
-    std::size_t const n =
-        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
-    if constexpr (DecommitBase<B>) {
-      for (std::size_t k = 0; k < n; ++k) {
-        if (Claim c = claim_in(k, count, true); c.start != nullptr)
-          return c;
-      }
-    }
-    for (std::size_t k = 0; k < n; ++k) {
-      if (Claim c = claim_in(k, count, false); c.start != nullptr)
-        return c;
-    }
-    return {};
-  }
-
-  // A free run of `count` slots in arena k, only among those waiting for
-  // their purge when `committed_only`.
-  Claim claim_in(std::size_t k, std::size_t count, bool committed_only) noexcept {
-    Arena& a = arenas_[k];
-    // acquire: the arena's fields were written before xstart was published.
-    std::byte* start = a.xstart.load(std::memory_order_acquire);
-    if (start == nullptr || count > a.slots)
-      return {};
-    // relaxed: the CAS below re-validates.
-    std::uint64_t word = a.xin_use.load(std::memory_order_relaxed);
-    for (;;) {
-      if (word == ~std::uint64_t{0})
-        return {};
-      // relaxed: only a preference; the claim below reads the real bits.
-      std::size_t const slot = committed_only
-                                   ? find_committed_run(word, committed_slots(a), count, a.slots)
-                                   : find_run(word, count, a.slots);
-      if (slot == a.slots)
-        return {};
-      std::uint64_t const mask = run_mask(slot, count);
-      // acquire: see the releasing thread's decommit and writes (pairs with release()).
-      if (a.xin_use.compare_exchange_weak(word, word | mask, std::memory_order_acquire,
-                                          std::memory_order_relaxed)) {
-        segments_.add(1);
-        claimed_slots_.fetch_add(count, std::memory_order_relaxed); // relaxed: a gauge (purge)
-        return {start + slot * detail::segment_size, static_cast<std::uint32_t>(k),
-                static_cast<std::uint32_t>(slot), take_purge_bits(a, mask)};
-      }
-    }
-  }
-
-  // Free slots still committed (a preference for claims: relaxed, the
-  // claim reads the real bits).
-  static std::uint64_t committed_slots(Arena& a) noexcept {
-    return a.xpurge[0].load(std::memory_order_relaxed) |
-           a.xpurge[1].load(std::memory_order_relaxed);
-  }
-
-  // The slots of `mask` were just claimed: they no longer wait for a purge.
-  // Returns whether they read as zero (none was still committed).
-  // Statistics: slots still committed were counted as such all along.
-  bool take_purge_bits([[maybe_unused]] Arena& a, [[maybe_unused]] std::uint64_t mask) noexcept {
-    if constexpr (DecommitBase<B>) {
-      // relaxed: our in-use bits guard these purge bits, and the claim's
-      // acquire made the releaser's setting visible.
-      std::uint64_t const was = a.xpurge[0].fetch_and(~mask, std::memory_order_relaxed) |
-                                a.xpurge[1].fetch_and(~mask, std::memory_order_relaxed);
-      // relaxed: a hint and a count for the next purge round (slots_to_keep).
-      // Only a huge block's run counts: a segment finds a slot anywhere.
-      if (std::popcount(mask) > 1 && (mask & ~was) != 0 &&
-          purged_last_round_.load(std::memory_order_relaxed))
-        missed_slots_.fetch_add(static_cast<std::size_t>(std::popcount(mask & ~was)),
-                                std::memory_order_relaxed);
-      if constexpr (detail::stats_enabled)
-        counters_.committed.add(static_cast<std::size_t>(std::popcount(mask & ~was)) *
-                                detail::segment_size);
-      return slots_are_zero && (was & mask) == 0;
-    }
-    if constexpr (detail::stats_enabled)
-      counters_.committed.add(static_cast<std::size_t>(std::popcount(mask)) * detail::segment_size);
-    return slots_are_zero;
-  }
-
-  // The run of `count` zero bits in `word` below `limit` with the most
-  // `committed` bits, the first of them on a tie, or `limit` when none has one.
+  Claim claim_any(std::size_t count) noexcept;
+  Claim claim_in(std::size_t k, std::size_t count, bool committed_only) noexcept;
+  static std::uint64_t committed_slots(Arena& a) noexcept;
   static std::size_t find_committed_run(std::uint64_t word, std::uint64_t committed,
-                                        std::size_t count, std::size_t limit) noexcept {
-    committed &= ~word;
-    if (committed == 0)
-      return limit;
-    std::size_t best = limit;
-    int best_committed = 0;
-    for (std::size_t slot = 0; slot + count <= limit; ++slot) {
-      std::uint64_t const mask = run_mask(slot, count);
-      if ((word & mask) != 0)
-        continue;
-      if (int const n = std::popcount(committed & mask); n > best_committed) {
-        best = slot;
-        best_committed = n;
-        if (n == static_cast<int>(count))
-          break;
-      }
-    }
-    return best;
-  }
+                                        std::size_t count, std::size_t limit) noexcept;
+  static std::size_t find_run(std::uint64_t word, std::size_t count, std::size_t limit) noexcept;
+  bool add_arena(std::size_t count) noexcept;
 
-  // First run of `count` zero bits in `word` below `limit`, or `limit`.
-  static std::size_t find_run(std::uint64_t word, std::size_t count, std::size_t limit) noexcept {
-    std::uint64_t const ones = run_mask(0, count);
-    for (std::size_t slot = 0; slot + count <= limit;) {
-      std::uint64_t const taken = word & (ones << slot);
-      if (taken == 0)
-        return slot;
-      // Skip past the highest taken bit inside the window.
-      slot = static_cast<std::size_t>(63 - std::countl_zero(taken)) + 1;
-    }
-    return limit;
-  }
+  // ---- purge rounds and retention (arena_purge.hpp) ------------------------
 
-  // Reserves one more arena of `count` slots at least, halving the size
-  // down to what `count` needs when the base cannot give as much (e.g.
-  // under an address-space limit or on a small static region). Returns
-  // false when none could be added. Over a base that decommits, what an
-  // arena reserves ahead of use is address space, so it is as large as the
-  // arenas so far make it (detail::arena_growth_slots). A base that cannot
-  // (a fixed region: Static, SpanBase) has its memory there already, and
-  // small arenas would split it for good (a huge block's run lies within
-  // one arena): there the first try is a full arena.
-  bool add_arena(std::size_t count) noexcept {
-    std::size_t slots = detail::arena_slots;
-    if constexpr (DecommitBase<B>) {
-      // relaxed: only sizes the arena; threads that add arenas at the same
-      // time may size theirs alike, which is as good.
-      slots = std::max(count,
-                       detail::arena_growth_slots(reserved_slots_.load(std::memory_order_relaxed)));
-    }
-    void* chunk = nullptr;
-    for (; slots >= count; slots /= 2) {
-      chunk = base().allocate(slots * detail::segment_size, detail::segment_size);
-      if (chunk != nullptr)
-        break;
-    }
-    if (chunk == nullptr)
-      return false;
-    std::size_t const size = slots * detail::segment_size;
-    // Pages keep the count of their remote-free lists in the top 16 bits of
-    // a 64-bit word (Page::xthread_free): their memory must lie below 2^48,
-    // as user-space memory does on x86-64 and AArch64 unless a program asks
-    // for more.
-    if constexpr (detail::thread_free_counted) {
-      if (reinterpret_cast<std::uintptr_t>(chunk) + size > std::uintptr_t{1}
-                                                               << detail::thread_free_count_shift) {
-        base().deallocate(chunk, size);
-        return false;
-      }
-    }
-    // relaxed: the index is only ours; publication happens through xstart.
-    std::size_t const k = arena_count_.fetch_add(1, std::memory_order_relaxed);
-    if (k >= detail::max_arenas) {
-      base().deallocate(chunk, size);
-      return false;
-    }
-    detail::segment_map_mark(chunk, size, true);
-    ensure_track_pool();
-    if constexpr (detail::stats_enabled)
-      counters_.reserved.add(size);
-    Arena& a = arenas_[k];
-    a.chunk_size = size;
-    a.slots = size / detail::segment_size;
-    a.xin_use.store(a.slots == 64 ? 0 : ~run_mask(0, a.slots), std::memory_order_relaxed);
-    // release: the fields above are visible to whoever loads xstart with acquire.
-    a.xstart.store(static_cast<std::byte*>(chunk), std::memory_order_release);
-    // relaxed: only sizes later arenas (see above).
-    reserved_slots_.fetch_add(slots, std::memory_order_relaxed);
-    return true;
-  }
+  bool take_purge_bits(Arena& a, std::uint64_t mask) noexcept;
+  void release_delayed(Arena& a, std::uint64_t mask) noexcept;
+  void set_purge_deadline() noexcept;
+  std::size_t slots_to_keep() noexcept;
+  static std::size_t slots_waiting(Arena& a) noexcept;
+  static std::uint64_t lowest_bits(std::uint64_t bits, std::size_t count) noexcept;
+  std::size_t purge_arena(Arena& a, unsigned gen, std::size_t limit) noexcept;
+
+  // ---- abandoned segments (arena_abandoned.hpp) ----------------------------
+
+  void* reclaim_in(Arena& a, std::size_t tag, std::uint64_t window, std::size_t& budget,
+                   std::uint32_t& slot_out) noexcept;
+
+  // ---- registry and tracking -----------------------------------------------
 
   // Taken when a thread starts or ends and when statistics are read: a spin
   // lock is enough.
@@ -841,3 +412,8 @@ requires(detail::held_by_reference<B>) Arenas(B&)
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc
+
+// The members defined out of the class, one concept per file.
+#include "ferroc/arena/arena_abandoned.hpp"
+#include "ferroc/arena/arena_purge.hpp"
+#include "ferroc/arena/arena_slots.hpp"
