@@ -248,12 +248,13 @@ public:
                                  std::size_t align = alignof(std::max_align_t)) noexcept {
     if (p == nullptr)
       return allocate(new_size, align);
-    if constexpr (detail::instrumented)
-      return reallocate_instrumented(p, new_size, align);
     std::size_t const usable = usable_size(p);
     bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
-    if (new_size <= usable && new_size >= usable / 2 && aligned)
+    if (new_size <= usable && new_size >= usable / 2 && aligned) {
+      if constexpr (detail::instrumented)
+        resize_in_place_instrumented(p, usable, new_size);
       return p;
+    }
     void* q = allocate(new_size, align);
     if (q == nullptr)
       return nullptr;
@@ -377,7 +378,7 @@ private:
   FERROC_NOINLINE void* allocate_instrumented(std::size_t size, std::size_t align,
                                               bool zero) noexcept;
   FERROC_NOINLINE void deallocate_instrumented(void* p) noexcept;
-  void* reallocate_instrumented(void* p, std::size_t new_size, std::size_t align) noexcept;
+  void resize_in_place_instrumented(void* p, std::size_t usable, std::size_t new_size) noexcept;
   FERROC_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, bool zero) noexcept;
   void* allocate_generic(std::size_t size, bool zero) noexcept;
   void* allocate_aligned(std::size_t size, std::size_t align, bool zero) noexcept;

@@ -50,30 +50,20 @@ template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::deallocate_instrumented(voi
   deallocate_block(p);
 }
 
-// Keeps the block when it shrinks by at most half; moves it otherwise
-// (checked mode's trailer sits right after the requested size, so a block
-// does not grow in place).
+// What checked mode and tracking note when reallocate keeps a block that
+// shrinks by at most half (checked mode's trailer sits right after the
+// requested size, so a block never grows in place: usable_size is the size
+// asked for).
 template <BaseAlloc B>
-FERROC_MEMBER_INLINE void* Heap<B>::reallocate_instrumented(void* p, std::size_t new_size,
-                                                            std::size_t align) noexcept {
-  std::size_t const usable = usable_size(p);
-  bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
-  if (new_size <= usable && new_size >= usable / 2 && aligned) {
-    if constexpr (detail::checked) {
-      if (new_size == usable)
-        return p;
-    }
-    detail::track::resized(detail::segment_of(p)->arenas, p, usable, new_size);
-    if constexpr (detail::checked)
-      detail::arm_block(p, new_size);
-    return p;
+FERROC_MEMBER_INLINE void Heap<B>::resize_in_place_instrumented(void* p, std::size_t usable,
+                                                                std::size_t new_size) noexcept {
+  if constexpr (detail::checked) {
+    if (new_size == usable)
+      return;
   }
-  void* q = allocate(new_size, align);
-  if (q == nullptr)
-    return nullptr;
-  std::memcpy(q, p, std::min(usable, new_size));
-  deallocate(p);
-  return q;
+  detail::track::resized(detail::segment_of(p)->arenas, p, usable, new_size);
+  if constexpr (detail::checked)
+    detail::arm_block(p, new_size);
 }
 
 // ---- allocation slow paths ------------------------------------------------
