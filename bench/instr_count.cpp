@@ -101,7 +101,7 @@ struct MimallocAlloc {
 struct FerrocAlloc {
   ferroc::Heap<ferroc::MmapAlloc>& heap;
 
-  void* allocate(std::size_t size) noexcept { return heap.allocate(size); }
+  void* allocate(std::size_t size) noexcept { return heap.try_allocate(size); }
   void deallocate(void* p) noexcept { heap.deallocate(p); }
 };
 
@@ -110,7 +110,7 @@ struct FerrocGlobalAlloc {
   static void* allocate(std::size_t size) noexcept {
     return ferroc::Ferroc::instance().try_allocate(size);
   }
-  static void deallocate(void* p) noexcept { ferroc::Ferroc::instance().free(p); }
+  static void deallocate(void* p) noexcept { ferroc::Ferroc::instance().deallocate(p); }
 };
 
 struct GlibcAlloc {

@@ -52,7 +52,7 @@ struct FerrocThreadHeap {
 struct FerrocAlloc {
   ferroc::Heap<ferroc::MmapAlloc>& heap = FerrocThreadHeap::get();
 
-  void* allocate(std::size_t size) noexcept { return heap.allocate(size); }
+  void* allocate(std::size_t size) noexcept { return heap.try_allocate(size); }
   void deallocate(void* p) noexcept { heap.deallocate(p); }
 };
 

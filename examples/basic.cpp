@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   ferroc::Heap heap{cx};                      // one per thread
 
   // Manual allocation: 100 bytes, 64-byte aligned.
-  void* raw = heap.allocate(100, 64);
+  void* raw = heap.try_allocate(100, 64);
   if (raw == nullptr) {
     return fail("allocate(100, 64) returned null");
   }

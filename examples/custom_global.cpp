@@ -63,7 +63,7 @@ std::size_t worker(std::size_t id, std::size_t blocks) try {
   live.reserve(blocks);
   for (std::size_t i = 0; i < blocks; ++i) {
     std::size_t const size = 16 + (i * 7 + id) % 241;
-    auto* p = static_cast<std::uint8_t*>(Region::allocate(size));
+    auto* p = static_cast<std::uint8_t*>(Region::try_allocate(size));
     if (p == nullptr || !in_region(p, size)) {
       ++problems;
       continue;
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   std::size_t const block = 32 * 1024;
   std::vector<void*> filled;
   for (;;) {
-    void* p = Region::allocate(block);
+    void* p = Region::try_allocate(block);
     if (p == nullptr)
       break;
     check(in_region(p, block), "a block outside the region");
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   filled.clear();
   Region::collect(/*force=*/true);
   for (;;) {
-    void* p = Region::allocate(block);
+    void* p = Region::try_allocate(block);
     if (p == nullptr)
       break;
     filled.push_back(p);
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
               first_fill, filled.size());
 
   // The default allocator is unaffected by all this.
-  void* d = ferroc::DefaultGlobal::allocate(block);
+  void* d = ferroc::DefaultGlobal::try_allocate(block);
   check(d != nullptr && !in_region(d, block), "the default allocator used the region");
   ferroc::DefaultGlobal::deallocate(d);
   return failures == 0 ? 0 : 1;

@@ -49,7 +49,7 @@ struct Fill {
 
 template <class Heap> Fill fill(Heap& heap, std::size_t size) {
   Fill f;
-  while (void* p = heap.allocate(size)) {
+  while (void* p = heap.try_allocate(size)) {
     auto* bytes = static_cast<std::uint8_t*>(p);
     for (std::size_t i = sizeof(Node); i < size; ++i) {
       bytes[i] = pattern(f.blocks, i);
@@ -131,9 +131,9 @@ int main(int argc, char** argv) {
     for (std::uint32_t i = 0; i < 2000; ++i) {
       samples.push_back(i * 3);
     }
-    void* small = heap.allocate(24);
-    void* medium = heap.allocate(2000);
-    void* large = heap.allocate(20000);
+    void* small = heap.try_allocate(24);
+    void* medium = heap.try_allocate(2000);
+    void* large = heap.try_allocate(20000);
     check(samples[1999] == 5997 && small != nullptr && medium != nullptr && large != nullptr,
           "a container and blocks of every kind do not fit together");
     std::printf("embedded: a pmr vector of %zu samples beside small, medium and large blocks\n",

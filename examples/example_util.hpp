@@ -46,7 +46,7 @@ private:
 /// Ferroc's process-wide allocator...
 struct FerrocAlloc {
   static constexpr char const* name = "ferroc";
-  static void* allocate(std::size_t size) { return ferroc::DefaultGlobal::allocate(size); }
+  static void* allocate(std::size_t size) { return ferroc::DefaultGlobal::try_allocate(size); }
   static void* allocate_zeroed(std::size_t size) {
     return ferroc::DefaultGlobal::allocate_zeroed(size);
   }

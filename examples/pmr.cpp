@@ -85,7 +85,7 @@ void run(std::size_t n) {
   std::memset(p, 1, 1000);
   p = f.reallocate(p, 100000);
   check(p != nullptr && static_cast<unsigned char*>(p)[999] == 1, "reallocate lost contents");
-  f.free(p);
+  f.deallocate(p);
   check(f.try_allocate(std::size_t{1} << 50) == nullptr, "an impossible size did not fail");
   bool threw = false;
   try {

@@ -41,7 +41,7 @@ template <class Heap> Round fill_and_free(Heap& heap, std::size_t size) {
   Round round;
   Node* head = nullptr;
   for (;;) {
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     if (p == nullptr) {
       break;
     }

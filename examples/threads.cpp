@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<Message>> outgoing(consumers);
     for (std::size_t i = 0; i < blocks; ++i) {
       const std::size_t size = size_of(id, i);
-      void* block = heap.allocate(size);
+      void* block = heap.try_allocate(size);
       if (block == nullptr) {
         damaged.fetch_add(1, std::memory_order_relaxed);
         continue;

@@ -193,7 +193,7 @@ Outcome run_workload(ferroc::Heap<FailingBase>& heap, std::uint64_t seed) {
     const std::size_t copies = req.size <= 8 * KiB ? 8 : 1;
     for (std::size_t i = 0; i < copies; ++i) {
       ++out.attempts;
-      void* p = heap.allocate(req.size, req.align);
+      void* p = heap.try_allocate(req.size, req.align);
       if (p == nullptr) {
         ++out.nulls;
         continue;
@@ -320,7 +320,7 @@ TEST_CASE("a base that fails from the N-th request on gives nullptr, not a crash
       }
       // What the arenas already hold still serves small blocks, or the
       // answer is a clean nullptr.
-      void* p = heap.allocate(64);
+      void* p = heap.try_allocate(64);
       if (p != nullptr) {
         fill_pattern_range(p, 0, 64, 7);
         CHECK(check_pattern_range(p, 0, 64, 7));
@@ -469,8 +469,8 @@ TEST_CASE("a freed large block goes back to the base in one decommit", "[failure
     ferroc::Arenas arenas{FailingBase{&state}};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    void* big = heap.allocate(MiB);
-    void* kept = heap.allocate(128 * KiB); // a large block too: keeps the segment in use
+    void* big = heap.try_allocate(MiB);
+    void* kept = heap.try_allocate(128 * KiB); // a large block too: keeps the segment in use
     REQUIRE(big != nullptr);
     REQUIRE(kept != nullptr);
     fill_pattern_range(big, 0, MiB, 1);

@@ -61,8 +61,8 @@ static_assert(!std::is_copy_constructible_v<MmapContext>);
 static_assert(!std::is_move_constructible_v<MmapContext>);
 static_assert(!std::is_copy_constructible_v<MmapHeap>);
 static_assert(!std::is_copy_assignable_v<MmapHeap>);
-static_assert(std::is_same_v<decltype(std::declval<MmapHeap&>().allocate(1)), void*>);
-static_assert(noexcept(std::declval<MmapHeap&>().allocate(1, 16)));
+static_assert(std::is_same_v<decltype(std::declval<MmapHeap&>().try_allocate(1)), void*>);
+static_assert(noexcept(std::declval<MmapHeap&>().try_allocate(1, 16)));
 static_assert(noexcept(std::declval<MmapHeap&>().allocate_zeroed(1, 16)));
 static_assert(noexcept(std::declval<MmapHeap&>().reallocate(nullptr, 1, 16)));
 static_assert(noexcept(std::declval<MmapHeap&>().deallocate(nullptr)));
@@ -77,7 +77,7 @@ TEST_CASE("the usage lines of the API documentation compile and run", "[heap][ap
   static_assert(std::is_same_v<decltype(cx), ferroc::Context<ferroc::MmapAlloc>>);
   static_assert(std::is_same_v<decltype(heap), ferroc::Heap<ferroc::MmapAlloc>>);
 
-  void* p = heap.allocate(32, 8);
+  void* p = heap.try_allocate(32, 8);
   REQUIRE(p != nullptr);
   std::memset(p, 0x5A, 32);
   heap.deallocate(p);
@@ -95,7 +95,7 @@ TEST_CASE("the usage lines of the API documentation compile and run", "[heap][ap
   ferroc::Context scx{sarenas};
   ferroc::Heap sheap{scx};
   static_assert(std::is_same_v<decltype(sheap), ferroc::Heap<ferroc::Static<1 << 24>>>);
-  void* q = sheap.allocate(100);
+  void* q = sheap.try_allocate(100);
   REQUIRE(q != nullptr);
   const auto begin = reinterpret_cast<std::uintptr_t>(&region);
   const auto at = reinterpret_cast<std::uintptr_t>(q);
@@ -111,7 +111,7 @@ TEST_CASE("allocate and deallocate small blocks", "[heap]") {
   Fixture f;
   for (std::size_t size : {1, 8, 16, 24, 100, 1000, 4096, 8192, 20000, 65536, 100000}) {
     INFO("size " << size);
-    void* p = f.heap.allocate(size);
+    void* p = f.heap.try_allocate(size);
     REQUIRE(p != nullptr);
     CHECK(is_aligned(p, alignof(std::max_align_t)));
     CHECK(is_aligned(p, 16));
@@ -125,7 +125,7 @@ TEST_CASE("allocate and deallocate small blocks", "[heap]") {
 
 TEST_CASE("without FERROC_STAT a report has the segments and nothing else", "[heap][stats]") {
   Fixture f;
-  void* p = f.heap.allocate(100);
+  void* p = f.heap.try_allocate(100);
   ferroc::Stats const s = f.arenas.stats();
   CHECK(s.enabled == ferroc::detail::stats_enabled);
   CHECK(s.segments.current == 1);
@@ -163,9 +163,9 @@ TEST_CASE("deallocate_if_ours frees blocks of any Arenas and leaves foreign poin
   // block, and a block of other Arenas (the cross-thread path) are freed.
   std::vector<void*> blocks;
   for (int i = 0; i < 100; ++i)
-    blocks.push_back(f.heap.allocate(48));
-  void* huge = f.heap.allocate(8 * MiB);
-  void* foreign_heap = other.heap.allocate(48);
+    blocks.push_back(f.heap.try_allocate(48));
+  void* huge = f.heap.try_allocate(8 * MiB);
+  void* foreign_heap = other.heap.try_allocate(48);
   REQUIRE(huge != nullptr);
   REQUIRE(foreign_heap != nullptr);
   CHECK(f.arenas.segments_in_use() == 2);
@@ -194,7 +194,7 @@ TEST_CASE("size 0 gives unique non-null pointers", "[heap]") {
   std::set<void*> seen;
   std::vector<void*> blocks;
   for (int i = 0; i < 1000; ++i) {
-    void* p = f.heap.allocate(0);
+    void* p = f.heap.try_allocate(0);
     REQUIRE(p != nullptr);
     CHECK(seen.insert(p).second);
     blocks.push_back(p);
@@ -207,7 +207,7 @@ TEST_CASE("size 0 gives unique non-null pointers", "[heap]") {
 
 TEST_CASE("a freed block is reused by the next allocation of its class", "[heap]") {
   Fixture f;
-  void* p = f.heap.allocate(48);
+  void* p = f.heap.try_allocate(48);
   REQUIRE(p != nullptr);
   f.heap.deallocate(p);
   // Not a promise of the API, but of the design's local free list: a
@@ -215,7 +215,7 @@ TEST_CASE("a freed block is reused by the next allocation of its class", "[heap]
   // grow the heap forever. Allocate many times and watch addresses recycle.
   std::set<void*> distinct;
   for (int i = 0; i < 10000; ++i) {
-    void* q = f.heap.allocate(48);
+    void* q = f.heap.try_allocate(48);
     REQUIRE(q != nullptr);
     distinct.insert(q);
     f.heap.deallocate(q);
@@ -233,16 +233,16 @@ TEST_CASE("a class that needs a second page again takes back the one it gave up"
   // blocks: the other page has the lower index.
   std::vector<void*> others;
   for (int i = 0; i < 8; ++i) {
-    others.push_back(f.heap.allocate(KiB));
+    others.push_back(f.heap.try_allocate(KiB));
     REQUIRE(others.back() != nullptr);
   }
   std::vector<void*> first_page;
   std::vector<void*> second_page;
-  void* const first = f.heap.allocate(256);
+  void* const first = f.heap.try_allocate(256);
   REQUIRE(first != nullptr);
   first_page.push_back(first);
   while (second_page.size() < 4) {
-    void* p = f.heap.allocate(256);
+    void* p = f.heap.try_allocate(256);
     REQUIRE(p != nullptr);
     (page_of(p) == page_of(first) ? first_page : second_page).push_back(p);
   }
@@ -259,7 +259,7 @@ TEST_CASE("a class that needs a second page again takes back the one it gave up"
   f.heap.collect(false);
   // The class outgrows its first page again: it takes the page it had
   // (resident where it touched it), not the lowest free one.
-  void* again = f.heap.allocate(256);
+  void* again = f.heap.try_allocate(256);
   REQUIRE(again != nullptr);
   CHECK(page_of(again) == second);
   f.heap.deallocate(again);
@@ -269,13 +269,13 @@ TEST_CASE("a class that needs a second page again takes back the one it gave up"
 
 TEST_CASE("impossible requests return nullptr without throwing", "[heap]") {
   Fixture f;
-  CHECK(f.heap.allocate(std::numeric_limits<std::size_t>::max()) == nullptr);
-  CHECK(f.heap.allocate(std::numeric_limits<std::size_t>::max() - 4 * MiB) == nullptr);
-  CHECK(f.heap.allocate(std::size_t{1} << 50U) == nullptr); // 1 PiB: beyond any address space
+  CHECK(f.heap.try_allocate(std::numeric_limits<std::size_t>::max()) == nullptr);
+  CHECK(f.heap.try_allocate(std::numeric_limits<std::size_t>::max() - 4 * MiB) == nullptr);
+  CHECK(f.heap.try_allocate(std::size_t{1} << 50U) == nullptr); // 1 PiB: beyond any address space
   CHECK(f.heap.allocate_zeroed(std::size_t{1} << 50U) == nullptr);
   CHECK(f.heap.allocate_at_least(std::size_t{1} << 50U).ptr == nullptr);
   // The heap is still usable afterwards.
-  void* p = f.heap.allocate(64);
+  void* p = f.heap.try_allocate(64);
   REQUIRE(p != nullptr);
   f.heap.deallocate(p);
 }
@@ -289,7 +289,7 @@ TEST_CASE("every power-of-two alignment up to 1 MiB", "[heap][align]") {
     std::vector<std::pair<void*, std::size_t>> blocks;
     for (const std::size_t size : sizes) {
       INFO("size " << size << ", align " << align);
-      void* p = f.heap.allocate(size, align);
+      void* p = f.heap.try_allocate(size, align);
       REQUIRE(p != nullptr);
       CHECK(is_aligned(p, align));
       const std::size_t usable = f.heap.usable_size(p);
@@ -312,7 +312,7 @@ TEST_CASE("alignments at and beyond the segment size", "[heap][align]") {
   for (std::size_t align = 2 * MiB; align <= (std::size_t{1} << 27U); align *= 2) {
     for (const std::size_t size : {std::size_t{1}, std::size_t{100000}, 5 * MiB}) {
       INFO("size " << size << ", align " << align);
-      void* p = f.heap.allocate(size, align);
+      void* p = f.heap.try_allocate(size, align);
       REQUIRE(p != nullptr);
       CHECK(is_aligned(p, align));
       const std::size_t usable = f.heap.usable_size(p);
@@ -335,7 +335,7 @@ TEST_CASE("aligned blocks are freed back correctly", "[heap][align]") {
   for (int round = 0; round < 4; ++round) {
     std::vector<void*> blocks;
     for (int i = 0; i < 512; ++i) {
-      void* p = f.heap.allocate(200 + static_cast<std::size_t>(i % 7) * 40, 4 * KiB);
+      void* p = f.heap.try_allocate(200 + static_cast<std::size_t>(i % 7) * 40, 4 * KiB);
       REQUIRE(p != nullptr);
       REQUIRE(is_aligned(p, 4 * KiB));
       std::memset(p, i, 200);
@@ -356,7 +356,7 @@ TEST_CASE("usable_size reports the size class of small blocks", "[heap]") {
   // Up to 8 KiB, or the largest non-huge block of a smaller geometry.
   const std::size_t top = std::min(8 * KiB, ferroc::detail::large_block_max);
   for (std::size_t size = 1; size <= top; size += (size < 256 ? 1 : 37)) {
-    void* p = f.heap.allocate(size);
+    void* p = f.heap.try_allocate(size);
     REQUIRE(p != nullptr);
     const std::size_t usable = f.heap.usable_size(p);
     INFO("size " << size << ", usable " << usable);
@@ -366,7 +366,7 @@ TEST_CASE("usable_size reports the size class of small blocks", "[heap]") {
     f.heap.deallocate(p);
   }
   for (std::size_t size : {10 * KiB, 64 * KiB, 300 * KiB, 2 * MiB, 3 * MiB, 17 * MiB}) {
-    void* p = f.heap.allocate(size);
+    void* p = f.heap.try_allocate(size);
     REQUIRE(p != nullptr);
     const std::size_t usable = f.heap.usable_size(p);
     INFO("size " << size << ", usable " << usable);
@@ -406,7 +406,7 @@ TEST_CASE("reallocate keeps contents from small to large to huge and back", "[he
   Fixture f;
   const std::size_t steps[] = {100, 3000, 50 * KiB, MiB, 10 * MiB, 3 * MiB, 4000, 50};
   std::size_t size = 24;
-  void* p = f.heap.allocate(size);
+  void* p = f.heap.try_allocate(size);
   REQUIRE(p != nullptr);
   fill_pattern(p, size, 1);
   std::uint64_t tag = 1;
@@ -427,7 +427,7 @@ TEST_CASE("reallocate keeps contents from small to large to huge and back", "[he
 
 TEST_CASE("reallocate in place when the block still fits", "[heap][realloc]") {
   Fixture f;
-  void* p = f.heap.allocate(100);
+  void* p = f.heap.try_allocate(100);
   REQUIRE(p != nullptr);
   const std::size_t usable = f.heap.usable_size(p);
   fill_pattern(p, 100, 9);
@@ -471,7 +471,7 @@ TEST_CASE("reallocate(nullptr, n) allocates", "[heap][realloc]") {
 
 TEST_CASE("reallocate keeps alignment", "[heap][realloc]") {
   Fixture f;
-  void* p = f.heap.allocate(40, 1024);
+  void* p = f.heap.try_allocate(40, 1024);
   REQUIRE(p != nullptr);
   fill_pattern(p, 40, 3);
   for (const std::size_t next : {std::size_t{80}, std::size_t{5000}, 300 * KiB, std::size_t{10}}) {
@@ -488,7 +488,7 @@ TEST_CASE("reallocate keeps alignment", "[heap][realloc]") {
 
 TEST_CASE("a failed reallocate leaves the block valid", "[heap][realloc]") {
   Fixture f;
-  void* p = f.heap.allocate(1000);
+  void* p = f.heap.try_allocate(1000);
   REQUIRE(p != nullptr);
   fill_pattern(p, 1000, 5);
   CHECK(f.heap.reallocate(p, std::size_t{1} << 50U) == nullptr);
@@ -515,7 +515,7 @@ TEST_CASE("allocate_zeroed is zero also on reused blocks", "[heap][zeroed]") {
     // they come from the freed (dirty) memory.
     std::vector<void*> blocks;
     for (int i = 0; i < c.count; ++i) {
-      void* p = f.heap.allocate(c.size);
+      void* p = f.heap.try_allocate(c.size);
       REQUIRE(p != nullptr);
       std::memset(p, 0xAB, f.heap.usable_size(p));
       blocks.push_back(p);
@@ -551,7 +551,7 @@ TEST_CASE("allocate_zeroed with alignment", "[heap][zeroed]") {
   Fixture f;
   std::vector<void*> blocks;
   for (int i = 0; i < 64; ++i) {
-    void* p = f.heap.allocate(3000, 64);
+    void* p = f.heap.try_allocate(3000, 64);
     REQUIRE(p != nullptr);
     std::memset(p, 0xAB, 3000);
     blocks.push_back(p);
@@ -576,7 +576,7 @@ TEST_CASE("huge blocks are writable at both ends", "[heap][huge]") {
   Fixture f;
   for (const std::size_t size : {8 * MiB, 64 * MiB, 300 * MiB}) {
     INFO("size " << size);
-    auto* p = static_cast<unsigned char*>(f.heap.allocate(size));
+    auto* p = static_cast<unsigned char*>(f.heap.try_allocate(size));
     REQUIRE(p != nullptr);
     CHECK(f.heap.usable_size(p) >= size);
     p[0] = 0x11;
@@ -594,7 +594,7 @@ TEST_CASE("huge blocks come and go without leaking segments", "[heap][huge]") {
   Fixture f;
   const std::size_t start = f.arenas.segments_in_use();
   for (int i = 0; i < 20; ++i) {
-    void* p = f.heap.allocate(5 * MiB + static_cast<std::size_t>(i) * 100 * KiB);
+    void* p = f.heap.try_allocate(5 * MiB + static_cast<std::size_t>(i) * 100 * KiB);
     REQUIRE(p != nullptr);
     static_cast<unsigned char*>(p)[5 * MiB - 1] = 1;
     f.heap.deallocate(p);
@@ -618,7 +618,7 @@ TEST_CASE("many blocks of every size class never overlap", "[heap]") {
     std::vector<std::pair<std::uintptr_t, std::size_t>> ranges;
     std::vector<void*> blocks;
     for (std::size_t i = 0; i < count; ++i) {
-      void* p = f.heap.allocate(block);
+      void* p = f.heap.try_allocate(block);
       REQUIRE(p != nullptr);
       const std::size_t usable = f.heap.usable_size(p);
       REQUIRE(usable >= block);
@@ -658,7 +658,7 @@ TEST_CASE("a block freed through another heap of the same arenas", "[heap]") {
   std::vector<void*> blocks;
   for (std::size_t i = 0; i < 3000; ++i) {
     const std::size_t size = 16 + (i % 50) * 48 + (i % 100 == 0 ? MiB : 0);
-    void* p = heap1.allocate(size);
+    void* p = heap1.try_allocate(size);
     REQUIRE(p != nullptr);
     fill_pattern(p, 16, i);
     blocks.push_back(p);
@@ -678,7 +678,7 @@ TEST_CASE("a block freed through another heap of the same arenas", "[heap]") {
   // the segments emptied and were released.
   CHECK(arenas.segments_in_use() == 0);
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    blocks[i] = heap1.allocate(16 + (i % 50) * 48);
+    blocks[i] = heap1.try_allocate(16 + (i % 50) * 48);
     REQUIRE(blocks[i] != nullptr);
     fill_pattern(blocks[i], 16, i);
   }
@@ -703,7 +703,7 @@ TEST_CASE("blocks freed into full pages, locally and remotely, are found again",
   constexpr std::size_t stride = page_blocks / 8;
   std::vector<void*> blocks(count);
   for (void*& p : blocks) {
-    p = heap.allocate(size);
+    p = heap.try_allocate(size);
     REQUIRE(p != nullptr);
   }
   std::size_t const segments = arenas.segments_in_use();
@@ -722,7 +722,7 @@ TEST_CASE("blocks freed into full pages, locally and remotely, are found again",
   // more, and every freed block must have come back.
   std::set<void*> reused;
   for (std::size_t i = 0; i < freed.size() + page_blocks; ++i) {
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     REQUIRE(p != nullptr);
     reused.insert(p);
   }

@@ -34,7 +34,7 @@ std::size_t fill_heap(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>&
   std::size_t allocated = 0;
   while (allocated < total) {
     const std::size_t size = rng.log_uniform(64, 32 * KiB);
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     if (p == nullptr) {
       break;
     }
@@ -135,7 +135,7 @@ TEST_CASE("collect(true) returns freed huge and large blocks to the OS", "[rss]"
   std::vector<void*> blocks;
   for (int i = 0; i < 16; ++i) {
     const std::size_t size = (i % 2 == 0) ? 1536 * KiB : 12 * MiB; // large and huge
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     REQUIRE(p != nullptr);
     std::memset(p, 0x42, size);
     blocks.push_back(p);
@@ -157,7 +157,7 @@ TEST_CASE("a slot reused before its purge is zeroed for allocate_zeroed") {
   {
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    void* p = heap.allocate(huge);
+    void* p = heap.try_allocate(huge);
     REQUIRE(p != nullptr);
     std::memset(p, 0xab, huge);
     heap.deallocate(p);
@@ -175,7 +175,7 @@ TEST_CASE("a slot reused before its purge is zeroed for allocate_zeroed") {
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
     for (int i = 0; i < 4096; ++i) {
-      void* p = heap.allocate(4 * KiB);
+      void* p = heap.try_allocate(4 * KiB);
       REQUIRE(p != nullptr);
       std::memset(p, 0xcd, 4 * KiB);
       blocks.push_back(p);
@@ -215,7 +215,7 @@ TEST_CASE("collect(true) purges released slots before their delay", "[rss]") {
   fill_heap(heap, blocks, 256 * MiB, rng);
   std::vector<void*> huge;
   for (int i = 0; i < 8; ++i) {
-    void* p = heap.allocate(9 * MiB);
+    void* p = heap.try_allocate(9 * MiB);
     REQUIRE(p != nullptr);
     std::memset(p, 0x42, 9 * MiB);
     huge.push_back(p);
@@ -253,7 +253,7 @@ TEST_CASE("released slots are purged after the delay without a forced collect", 
   for (int round = 0; round < 2; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     for (int i = 0; i < 64; ++i) {
-      heap.deallocate(heap.allocate(64 * KiB));
+      heap.deallocate(heap.try_allocate(64 * KiB));
     }
     heap.collect(false);
   }
@@ -273,7 +273,7 @@ TEST_CASE("free pages of segments still in use are purged after the delay", "[rs
   std::vector<void*> blocks;
   blocks.reserve(128 * MiB / KiB);
   for (std::size_t i = 0; i < 128 * MiB / KiB; ++i) {
-    void* p = heap.allocate(KiB);
+    void* p = heap.try_allocate(KiB);
     REQUIRE(p != nullptr);
     std::memset(p, 0x5a, KiB);
     blocks.push_back(p);
@@ -320,7 +320,7 @@ TEST_CASE("a heap back to light work gives back what other threads freed, withou
   // pages wait with the blocks on their cross-thread lists.
   for (std::size_t total = 0; total < 64 * MiB;) {
     const std::size_t size = 16 * rng.between(1, 16);
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     REQUIRE(p != nullptr);
     std::memset(p, 0x5a, size);
     blocks.push_back(p);
@@ -343,7 +343,7 @@ TEST_CASE("a heap back to light work gives back what other threads freed, withou
     for (int i = 0; i < 256; ++i) {
       void*& slot = slots[rng.below(64)];
       heap.deallocate(slot);
-      slot = heap.allocate(16 * rng.between(1, 16));
+      slot = heap.try_allocate(16 * rng.between(1, 16));
       REQUIRE(slot != nullptr);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -376,20 +376,20 @@ TEST_CASE("huge blocks taken again after a purge find their slots kept, until hu
   };
   std::vector<void*> live;
   for (int i = 0; i < 10; ++i) {
-    live.push_back(heap.allocate(block));
+    live.push_back(heap.try_allocate(block));
     REQUIRE(live.back() != nullptr);
   }
 
   // Nothing missed yet: the block's slots go back after their delay.
   std::size_t before = arenas.decommitted_bytes();
-  heap.deallocate(heap.allocate(block));
+  heap.deallocate(heap.try_allocate(block));
   rounds(3);
   CHECK(arenas.decommitted_bytes() - before == block_slots_bytes);
 
   // The next block of that size faults its slots in again: a miss. The
   // rounds after its free keep (most of) them committed for the next one.
   before = arenas.decommitted_bytes();
-  void* p = heap.allocate(block);
+  void* p = heap.try_allocate(block);
   REQUIRE(p != nullptr);
   heap.deallocate(p);
   rounds(2);

@@ -156,10 +156,10 @@ Tally run_shadow(MmapArenas& arenas, MmapHeap& heap, MmapHeap* other, std::size_
       std::size_t align = 0;
       bool zeroed = false;
       if (kind < 50) {
-        p = heap.allocate(size);
+        p = heap.try_allocate(size);
       } else if (kind < 65) {
         align = random_align(rng);
-        p = heap.allocate(size, align);
+        p = heap.try_allocate(size, align);
       } else if (kind < 80) {
         p = heap.allocate_zeroed(size);
         zeroed = true;

@@ -122,7 +122,7 @@ std::size_t exhaust(ferroc::Heap<Base>& heap, const Base& region, std::size_t si
   const std::size_t limit = region.capacity() / size + 16;
   std::size_t outside = 0;
   for (std::size_t i = 0; i < limit; ++i) {
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     if (p == nullptr) {
       break;
     }
@@ -172,7 +172,7 @@ TEST_CASE("Static<N> runs out with nullptr and recovers after collect", "[static
     CHECK(region.used_bytes() > 0);
     CHECK(region.used_bytes() <= region.capacity());
     // Once exhausted, other sizes fail cleanly too.
-    CHECK(heap.allocate(4 * MiB) == nullptr);
+    CHECK(heap.try_allocate(4 * MiB) == nullptr);
     free_all(heap, blocks);
 
     // The freed pages serve another size class.
@@ -199,19 +199,19 @@ TEST_CASE("Static<N> serves huge blocks and refuses impossible ones", "[static]"
     ferroc::Arenas arenas{region};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    CHECK(heap.allocate(region_size) == nullptr);
-    CHECK(heap.allocate(2 * region_size) == nullptr);
-    void* huge = heap.allocate(3 * MiB);
+    CHECK(heap.try_allocate(region_size) == nullptr);
+    CHECK(heap.try_allocate(2 * region_size) == nullptr);
+    void* huge = heap.try_allocate(3 * MiB);
     REQUIRE(huge != nullptr);
     CHECK(in_region(region, huge, 3 * MiB));
     std::memset(huge, 0x3C, 3 * MiB);
-    void* small = heap.allocate(100);
+    void* small = heap.try_allocate(100);
     REQUIRE(small != nullptr);
     CHECK(in_region(region, small, 100));
     heap.deallocate(huge);
     heap.deallocate(small);
     heap.collect(true);
-    void* again = heap.allocate(3 * MiB);
+    void* again = heap.try_allocate(3 * MiB);
     CHECK(again != nullptr);
     heap.deallocate(again);
     // Zeroed memory is zero inside a Static region too, even where the huge
@@ -342,7 +342,7 @@ TEST_CASE("Static<N> is shared by heaps on several threads", "[static][threads]"
         ferroc::Heap heap{cx};
         std::vector<void*> blocks;
         for (std::size_t i = 0; i < 2000; ++i) {
-          void* p = heap.allocate(64 + t * 32);
+          void* p = heap.try_allocate(64 + t * 32);
           if (p == nullptr || !in_region(region, p, 64)) {
             failures.fetch_add(1, std::memory_order_relaxed);
             continue;
@@ -378,7 +378,7 @@ TEST_CASE("Static<N> never calls the OS but MmapAlloc does", "[static][os]") {
     ferroc::Heap heap{cx};
     std::vector<void*> blocks;
     for (const std::size_t size : {std::size_t{64}, 64 * KiB, MiB, 8 * MiB}) {
-      void* p = heap.allocate(size);
+      void* p = heap.try_allocate(size);
       REQUIRE(p != nullptr);
       std::memset(p, 1, size);
       blocks.push_back(p);
@@ -404,13 +404,13 @@ TEST_CASE("Static<N> never calls the OS but MmapAlloc does", "[static][os]") {
     // then a huge one alone.
     std::vector<void*> blocks;
     for (const std::size_t size : {std::size_t{64}, 64 * KiB, MiB}) {
-      void* p = heap.allocate(size);
+      void* p = heap.try_allocate(size);
       REQUIRE(p != nullptr);
       std::memset(p, 1, size);
       blocks.push_back(p);
     }
     free_all(heap, blocks);
-    void* huge = heap.allocate(3 * MiB);
+    void* huge = heap.try_allocate(3 * MiB);
     REQUIRE(huge != nullptr);
     std::memset(huge, 1, 3 * MiB);
     heap.deallocate(huge);
@@ -521,7 +521,7 @@ void run_mixed_workload(ferroc::Heap<CountingBase>& heap, std::vector<void*>& ke
     } else if (i % 100 == 0) {
       size = 600 * KiB;
     }
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     REQUIRE(p != nullptr);
     std::memset(p, 0xEE, size);
     (i % 10 == 0 ? keep : blocks).push_back(p);
@@ -604,7 +604,7 @@ TEST_CASE("destroying the arenas returns everything to the base", "[static][base
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
     for (int i = 0; i < 100; ++i) {
-      CHECK(heap.allocate(static_cast<std::size_t>(i) * 100) != nullptr); // leaked on purpose
+      CHECK(heap.try_allocate(static_cast<std::size_t>(i) * 100) != nullptr); // leaked on purpose
     }
     CHECK(region.used_bytes() > 0);
   }

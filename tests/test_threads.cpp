@@ -122,7 +122,7 @@ TEST_CASE("8 threads free each other's blocks", "[threads][stress]") {
     std::uint32_t sent = 0;
     for (std::uint32_t seq = 0; seq < per_thread; ++seq) {
       const std::size_t size = size_of(self, seq);
-      void* p = heap.allocate(size);
+      void* p = heap.try_allocate(size);
       if (p == nullptr) {
         failed.fetch_add(1, std::memory_order_relaxed);
         continue;
@@ -199,7 +199,7 @@ TEST_CASE("blocks outlive their heap and are freed from another thread", "[threa
       } else if (i == 3) {
         size = 6 * MiB;
       }
-      void* p = heap.allocate(size);
+      void* p = heap.try_allocate(size);
       REQUIRE(p != nullptr);
       fill_pattern(p, size, i);
       blocks.push_back({p, size});
@@ -246,7 +246,7 @@ TEST_CASE("a new heap reclaims abandoned segments while blocks are live", "[thre
     MmapHeap heap{cx};
     std::vector<void*> all;
     for (std::size_t i = 0; i < 30000; ++i) {
-      void* p = heap.allocate(64);
+      void* p = heap.try_allocate(64);
       if (p == nullptr) {
         return;
       }
@@ -275,7 +275,7 @@ TEST_CASE("a new heap reclaims abandoned segments while blocks are live", "[thre
     // them and must never land on a survivor.
     std::vector<void*> fresh;
     for (std::size_t i = 0; i < 15000; ++i) {
-      void* p = heap.allocate(64);
+      void* p = heap.try_allocate(64);
       REQUIRE(p != nullptr);
       fill_pattern(p, 64, ~std::uint64_t{i});
       fresh.push_back(p);
@@ -317,7 +317,7 @@ TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them"
     MmapContext cx{arenas};
     MmapHeap heap{cx};
     for (std::size_t i = 0; i < 16; ++i) {
-      void* p = heap.allocate(sizes[i % 4]);
+      void* p = heap.try_allocate(sizes[i % 4]);
       REQUIRE(p != nullptr);
       // Large blocks start on a slice.
       CHECK(ferroc_test::is_aligned(p, ferroc::detail::large_slice_size));
@@ -348,7 +348,7 @@ TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them"
     // The freed runs serve new large blocks of other sizes, never a survivor.
     std::vector<void*> fresh;
     for (std::size_t i = 0; i < 8; ++i) {
-      void* p = heap.allocate(sizes[(i + 1) % 4]);
+      void* p = heap.try_allocate(sizes[(i + 1) % 4]);
       REQUIRE(p != nullptr);
       fill_pattern(p, sizes[(i + 1) % 4], ~std::uint64_t{i});
       fresh.push_back(p);
@@ -381,7 +381,7 @@ TEST_CASE("a new heap leaves alone abandoned segments that cannot serve it",
       MmapContext cx{arenas};
       MmapHeap heap{cx};
       for (int i = 0; i < 6; ++i) {
-        void* p = heap.allocate(block);
+        void* p = heap.try_allocate(block);
         REQUIRE(p != nullptr);
         std::lock_guard<std::mutex> guard(live_lock);
         fill_pattern(p, block, live.size());
@@ -399,7 +399,7 @@ TEST_CASE("a new heap leaves alone abandoned segments that cannot serve it",
     // claims a segment of its own.
     MmapContext cx{arenas};
     MmapHeap heap{cx};
-    void* p = heap.allocate(block);
+    void* p = heap.try_allocate(block);
     REQUIRE(p != nullptr);
     std::size_t const full = abandoned - arenas.abandoned_segments();
     CHECK(full <= 1); // at most one with a run left
@@ -430,7 +430,7 @@ TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]"
   const std::size_t count = 40000 * ferroc_test::test_scale();
   std::vector<void*> blocks(count);
   for (std::size_t i = 0; i < count; ++i) {
-    blocks[i] = heap.allocate(32 + (i % 4) * 16);
+    blocks[i] = heap.try_allocate(32 + (i % 4) * 16);
     REQUIRE(blocks[i] != nullptr);
     fill_pattern(blocks[i], 32, i);
   }
@@ -451,7 +451,7 @@ TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]"
   }
   // Meanwhile the owner keeps allocating and freeing its own blocks.
   for (int round = 0; round < 50; ++round) {
-    void* p = heap.allocate(48);
+    void* p = heap.try_allocate(48);
     REQUIRE(p != nullptr);
     heap.deallocate(p);
   }
@@ -462,7 +462,7 @@ TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]"
 
   heap.collect(false);
   for (std::size_t i = 0; i < count; ++i) {
-    blocks[i] = heap.allocate(32 + (i % 4) * 16);
+    blocks[i] = heap.try_allocate(32 + (i % 4) * 16);
     REQUIRE(blocks[i] != nullptr);
   }
   // All of it came back: the same blocks fit in the same segments.
@@ -481,7 +481,7 @@ TEST_CASE("a page counts the blocks other threads free to it, and its owner trus
   // 200 blocks of 64 B on one page, which has more to hand out.
   std::vector<void*> blocks;
   while (blocks.size() < 200) {
-    void* p = heap.allocate(64);
+    void* p = heap.try_allocate(64);
     REQUIRE(p != nullptr);
     if (!blocks.empty() && page_of(p) != page_of(blocks.front())) {
       heap.deallocate(p);
@@ -537,7 +537,7 @@ TEST_CASE("a page that runs dry takes back what other threads freed, counted as 
   std::vector<void*> blocks(count);
   for (int round = 0; round < 4; ++round) {
     for (std::size_t i = 0; i < count; ++i) {
-      blocks[i] = heap.allocate(48);
+      blocks[i] = heap.try_allocate(48);
       REQUIRE(blocks[i] != nullptr);
       fill_pattern(blocks[i], 48, i + round);
     }
@@ -559,7 +559,7 @@ TEST_CASE("a page that runs dry takes back what other threads freed, counted as 
     for (std::size_t i = 0; i < count; ++i) {
       if (i % 64 == 0 && i % 128 != 0)
         continue; // still ours
-      void* p = heap.allocate(48);
+      void* p = heap.try_allocate(48);
       REQUIRE(p != nullptr);
       CHECK(seen.insert(p).second);
       fill_pattern(p, 48, i);
@@ -612,7 +612,7 @@ TEST_CASE("heap_allocator and heap_resource stay with their container",
     theirs_pmr = &pv;
     stage.store(1); // v and pv are built
     while (stage.load() != 2) {
-      void* p = other_heap.allocate(48);
+      void* p = other_heap.try_allocate(48);
       other_heap.deallocate(p);
     }
   });

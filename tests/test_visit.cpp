@@ -61,7 +61,7 @@ TEST_CASE("visit reports exactly the live blocks of a heap", "[heap][visit]") {
   std::vector<void*> order;
   for (std::uint64_t i = 0; i < 3000; ++i) {
     std::size_t const size = size_for(i);
-    void* p = f.heap.allocate(size);
+    void* p = f.heap.try_allocate(size);
     REQUIRE(p != nullptr);
     std::memset(p, 0x5c, size);
     live[p] = size;
@@ -101,9 +101,9 @@ TEST_CASE("visit leaves out huge blocks and other heaps' blocks", "[heap][visit]
   Fixture f;
   Context other_cx{f.arenas};
   Heap other{other_cx};
-  void* huge = f.heap.allocate(3 * ferroc_test::MiB);
-  void* mine = f.heap.allocate(64);
-  void* theirs = other.allocate(64);
+  void* huge = f.heap.try_allocate(3 * ferroc_test::MiB);
+  void* mine = f.heap.try_allocate(64);
+  void* theirs = other.try_allocate(64);
   REQUIRE((huge != nullptr && mine != nullptr && theirs != nullptr));
   std::map<void*, std::size_t> const seen = visited(f.heap);
   CHECK(seen.size() == 1);
@@ -119,7 +119,7 @@ TEST_CASE("destroy frees every block of a heap at once, and the heap goes on", "
   for (int round = 0; round < 3; ++round) {
     std::vector<void*> kept; // never freed one by one
     for (std::uint64_t i = 0; i < 5000; ++i) {
-      void* p = f.heap.allocate(size_for(i));
+      void* p = f.heap.try_allocate(size_for(i));
       REQUIRE(p != nullptr);
       std::memset(p, round, size_for(i));
       kept.push_back(p);
@@ -135,7 +135,7 @@ TEST_CASE("destroy frees every block of a heap at once, and the heap goes on", "
     CHECK(f.arenas.segments_in_use() == start);
   }
   // Still a working heap.
-  void* p = f.heap.allocate(100);
+  void* p = f.heap.try_allocate(100);
   REQUIRE(p != nullptr);
   std::memset(p, 1, 100);
   f.heap.deallocate(p);

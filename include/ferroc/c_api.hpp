@@ -33,7 +33,7 @@ inline void* out_of_memory() noexcept {
 }
 
 FERROC_NOINLINE inline void* malloc_slow(std::size_t size) noexcept {
-  void* p = G::allocate(size);
+  void* p = G::try_allocate(size);
   if (p == nullptr)
     return out_of_memory();
   return p;
@@ -125,7 +125,7 @@ inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept
 }
 
 inline void* aligned(std::size_t align, std::size_t size) noexcept {
-  void* p = G::allocate(size, align);
+  void* p = G::try_allocate(size, align);
   if (p == nullptr)
     return out_of_memory();
   return p;
@@ -142,7 +142,7 @@ inline void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
 inline int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
   if (!detail::is_pow2(align) || align % sizeof(void*) != 0)
     return EINVAL;
-  void* p = G::allocate(size, align);
+  void* p = G::try_allocate(size, align);
   if (p == nullptr)
     return ENOMEM;
   *out = p;

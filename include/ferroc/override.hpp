@@ -87,19 +87,19 @@ FERROC_NOINLINE inline void* new_retry(std::size_t size, std::size_t align) {
     if (handler == nullptr)
       new_failed();
     handler();
-    if (void* p = DefaultGlobal::allocate(size, align))
+    if (void* p = DefaultGlobal::try_allocate(size, align))
       return p;
   }
 }
 
 FERROC_INLINE void* new_impl(std::size_t size, std::size_t align) {
-  if (void* p = DefaultGlobal::allocate(size, align); FERROC_LIKELY(p != nullptr))
+  if (void* p = DefaultGlobal::try_allocate(size, align); FERROC_LIKELY(p != nullptr))
     return p;
   return new_retry(size, align);
 }
 
 inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
-  if (void* p = DefaultGlobal::allocate(size, align); FERROC_LIKELY(p != nullptr))
+  if (void* p = DefaultGlobal::try_allocate(size, align); FERROC_LIKELY(p != nullptr))
     return p;
 #if FERROC_HAS_EXCEPTIONS
   try {
@@ -112,7 +112,7 @@ inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
   // program. Without one, nullptr.
   while (std::new_handler handler = current_new_handler()) {
     handler();
-    if (void* p = DefaultGlobal::allocate(size, align))
+    if (void* p = DefaultGlobal::try_allocate(size, align))
       return p;
   }
   return nullptr;

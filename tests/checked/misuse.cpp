@@ -52,7 +52,7 @@ int clean(Instance& in) {
     if (round % 97 == 0)
       size = (x >> 20) % (3 << 20);
     std::size_t const align = round % 13 == 0 ? std::size_t{1} << ((x >> 40) % 14) : 16;
-    auto* p = static_cast<char*>(in.heap.allocate(size, align));
+    auto* p = static_cast<char*>(in.heap.try_allocate(size, align));
     if (p == nullptr || in.heap.usable_size(p) != size)
       return 1;
     std::memset(p, 0x5a, size);
@@ -96,16 +96,16 @@ void misuse(char const* name) {
   std::string_view const kind = name;
   Instance& in = instance();
   if (kind == "double_free") {
-    void* p = in.heap.allocate(40);
+    void* p = in.heap.try_allocate(40);
     in.heap.deallocate(p);
     in.heap.deallocate(launder_ptr(p));
   } else if (kind == "double_free_remote") {
-    void* p = in.heap.allocate(40);
+    void* p = in.heap.try_allocate(40);
     std::thread([&] { in.arenas.deallocate(p); }).join();
     std::thread([&] { in.arenas.deallocate(launder_ptr(p)); }).join();
   } else if (kind == "double_free_huge") {
-    void* p = in.heap.allocate(3 << 20);
-    void* keep = in.heap.allocate(3 << 20); // the arena stays mapped
+    void* p = in.heap.try_allocate(3 << 20);
+    void* keep = in.heap.try_allocate(3 << 20); // the arena stays mapped
     in.heap.deallocate(p);
     in.heap.deallocate(launder_ptr(p));
     in.heap.deallocate(keep);
@@ -118,18 +118,18 @@ void misuse(char const* name) {
     void* p = std::malloc(64);
     in.heap.deallocate(launder_ptr(p));
   } else if (kind == "interior") {
-    auto* p = static_cast<char*>(in.heap.allocate(100));
+    auto* p = static_cast<char*>(in.heap.try_allocate(100));
     in.heap.deallocate(launder_ptr(p + 32));
   } else if (kind == "interior_aligned") {
-    auto* p = static_cast<char*>(in.heap.allocate(100, 256));
+    auto* p = static_cast<char*>(in.heap.try_allocate(100, 256));
     in.heap.deallocate(launder_ptr(p + 16));
   } else if (kind == "wrong_arenas") {
     static Instance other;
-    void* p = other.heap.allocate(64);
+    void* p = other.heap.try_allocate(64);
     in.heap.deallocate(launder_ptr(p));
   } else if (kind == "corrupted_free_list") {
-    auto* a = static_cast<char*>(in.heap.allocate(48));
-    auto* b = static_cast<char*>(in.heap.allocate(48));
+    auto* a = static_cast<char*>(in.heap.try_allocate(48));
+    auto* b = static_cast<char*>(in.heap.try_allocate(48));
     in.heap.deallocate(b);
     in.heap.deallocate(a);
     // Use after free: a program overwrites the first word of a freed block.
@@ -137,34 +137,34 @@ void misuse(char const* name) {
     // Once the page's other free blocks are used up, `a` is handed out
     // again and its link followed.
     for (int i = 0; i < 100000; ++i)
-      launder_ptr(in.heap.allocate(48));
+      launder_ptr(in.heap.try_allocate(48));
   } else if (kind == "overflow") {
-    auto* p = static_cast<char*>(in.heap.allocate(40));
+    auto* p = static_cast<char*>(in.heap.try_allocate(40));
     launder_ptr(p)[40] = 'x'; // one byte too far
     in.heap.deallocate(p);
   } else if (kind == "overflow_large") {
-    auto* p = static_cast<char*>(in.heap.allocate(100000));
+    auto* p = static_cast<char*>(in.heap.try_allocate(100000));
     std::memset(launder_ptr(p) + 100000, 0, 4);
     in.heap.deallocate(p);
   } else if (kind == "overflow_far") {
-    auto* p = static_cast<char*>(in.heap.allocate(40));
+    auto* p = static_cast<char*>(in.heap.try_allocate(40));
     std::memset(launder_ptr(p) + 40, 0, 40); // through the trailer
     in.heap.deallocate(p);
   } else if (kind == "wrong_size") {
-    void* p = in.heap.allocate(100);
+    void* p = in.heap.try_allocate(100);
     in.heap.deallocate_sized(launder_ptr(p), 96);
   } else if (kind == "wrong_alignment") {
-    void* p = in.heap.allocate(100, 64);
+    void* p = in.heap.try_allocate(100, 64);
     // Twice the alignment the address happens to have: one it does not.
     auto const addr = reinterpret_cast<std::uintptr_t>(p);
     in.heap.deallocate_sized(launder_ptr(p), 100, 2 * (addr & (~addr + 1)));
   } else if (kind == "global_wrong_size") {
-    void* p = ferroc::DefaultGlobal::allocate(3 << 20); // huge
+    void* p = ferroc::DefaultGlobal::try_allocate(3 << 20); // huge
     ferroc::DefaultGlobal::deallocate_sized(launder_ptr(p), (3 << 20) + 1);
   } else if (kind == "global_double_free") {
     void* p = ferroc::Ferroc::try_allocate(24);
-    ferroc::Ferroc::free(p);
-    ferroc::Ferroc::free(launder_ptr(p));
+    ferroc::Ferroc::deallocate(p);
+    ferroc::Ferroc::deallocate(launder_ptr(p));
   } else {
     std::fprintf(stderr, "misuse: unknown kind '%s'\n", name);
     return;

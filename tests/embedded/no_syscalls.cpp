@@ -98,7 +98,7 @@ template <class Heap> std::size_t fill_and_free(Heap& heap, bool& ok) {
   std::size_t count = 0;
   for (std::size_t misses = 0; misses < std::size(sizes);) {
     const std::size_t size = sizes[count % std::size(sizes)];
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     if (p == nullptr) {
       ++misses; // other sizes may still fit
       ++count;
@@ -127,7 +127,7 @@ template <class Heap> std::size_t fill_and_free(Heap& heap, bool& ok) {
 // Grows one block through every kind and back, keeping its contents.
 template <class Heap> bool realloc_chain(Heap& heap) {
   std::size_t size = 16;
-  auto* p = static_cast<unsigned char*>(heap.allocate(size));
+  auto* p = static_cast<unsigned char*>(heap.try_allocate(size));
   if (p == nullptr) {
     return false;
   }
@@ -151,7 +151,7 @@ template <class Heap> bool realloc_chain(Heap& heap) {
 template <class Heap> bool aligned_and_zeroed(Heap& heap) {
   bool ok = true;
   for (std::size_t align = 1; align <= 4096; align *= 2) {
-    void* p = heap.allocate(200, align);
+    void* p = heap.try_allocate(200, align);
     auto* z = static_cast<unsigned char*>(heap.allocate_zeroed(300, align));
     ok = ok && p != nullptr && z != nullptr && ferroc_test::is_aligned(p, align) &&
          ferroc_test::is_aligned(z, align) && ferroc_test::all_bytes_are(z, 300, 0);

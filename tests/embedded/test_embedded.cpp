@@ -57,7 +57,7 @@ std::size_t fill_and_free(Heap& heap, const void* buffer, std::size_t length, st
   std::vector<void*> blocks;
   blocks.reserve(length / size + 16);
   for (std::size_t i = 0; i < length / size + 16; ++i) {
-    void* p = heap.allocate(size);
+    void* p = heap.try_allocate(size);
     if (p == nullptr) {
       break;
     }
@@ -152,9 +152,9 @@ TEST_CASE("a heap fills a 256 KiB region, frees it and fills it again", "[embedd
       CHECK(fill_and_free(heap, region, region_size, size) == first);
     }
     // Small, medium and large blocks at once take three segments.
-    void* small = heap.allocate(16);
-    void* medium = heap.allocate(fd::medium_block_max);
-    void* large = heap.allocate(fd::large_block_max);
+    void* small = heap.try_allocate(16);
+    void* medium = heap.try_allocate(fd::medium_block_max);
+    void* large = heap.try_allocate(fd::large_block_max);
     CHECK((small != nullptr && medium != nullptr && large != nullptr));
     heap.deallocate(small);
     heap.deallocate(medium);
@@ -170,13 +170,13 @@ TEST_CASE("the smallest regions of the small geometry", "[embedded]") {
     ferroc::Arenas arenas{span};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    void* p = heap.allocate(16);
+    void* p = heap.try_allocate(16);
     CHECK(p != nullptr);
     // ... and serves one page kind at a time.
-    CHECK(heap.allocate(fd::large_block_max) == nullptr);
+    CHECK(heap.try_allocate(fd::large_block_max) == nullptr);
     heap.deallocate(p);
     heap.collect(true);
-    p = heap.allocate(fd::large_block_max);
+    p = heap.try_allocate(fd::large_block_max);
     CHECK(p != nullptr);
     heap.deallocate(p);
   }
@@ -186,14 +186,14 @@ TEST_CASE("the smallest regions of the small geometry", "[embedded]") {
     ferroc::Arenas arenas{span};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    CHECK(heap.allocate(16) == nullptr);
+    CHECK(heap.try_allocate(16) == nullptr);
   }
   {
     ferroc::SpanBase span{region + 64, 2 * fd::segment_size};
     ferroc::Arenas arenas{span};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    void* p = heap.allocate(16);
+    void* p = heap.try_allocate(16);
     CHECK(p != nullptr);
     heap.deallocate(p);
   }
@@ -204,9 +204,9 @@ TEST_CASE("the smallest regions of the small geometry", "[embedded]") {
     ferroc::Arenas arenas{span};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
-    void* small = heap.allocate(16);
-    void* medium = heap.allocate(fd::medium_block_max);
-    void* large = heap.allocate(fd::large_block_max);
+    void* small = heap.try_allocate(16);
+    void* medium = heap.try_allocate(fd::medium_block_max);
+    void* large = heap.try_allocate(fd::large_block_max);
     CHECK((small != nullptr && medium != nullptr && large != nullptr));
     heap.deallocate(small);
     heap.deallocate(medium);
@@ -270,7 +270,7 @@ TEST_CASE("without exceptions, a failing C++ adapter calls std::terminate", "[em
   ferroc::Arenas arenas{span};
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
-  CHECK(heap.allocate(16) == nullptr); // the core returns nullptr, as always
+  CHECK(heap.try_allocate(16) == nullptr); // the core returns nullptr, as always
   ferroc::heap_allocator<int, ferroc::SpanBase> alloc{heap};
   CHECK(terminates([&] { (void)alloc.allocate(1); }));
   CHECK(terminates([&] { (void)alloc.allocate(~std::size_t{0} / 2); })); // bad_array_new_length

@@ -38,7 +38,7 @@ GeometryReport run_workload(void* buffer, std::size_t size) {
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
     void* head = nullptr; // blocks chained through their first word
-    while (void* p = heap.allocate(16)) {
+    while (void* p = heap.try_allocate(16)) {
       *static_cast<void**>(p) = head;
       head = p;
       ++report.blocks;

@@ -370,7 +370,7 @@ private:
       } else if (op == 2) {
         adopt(heap(h).allocate_zeroed(size), size, 0, h, true, "allocate_zeroed");
       } else {
-        adopt(heap(h).allocate(size), size, 0, h, false, "allocate");
+        adopt(heap(h).try_allocate(size), size, 0, h, false, "allocate");
       }
       return true;
     }
@@ -391,7 +391,7 @@ private:
         std::size_t const align = std::size_t{3} << (shift % 20);
         if (!room_for(size, align))
           return true;
-        void* p = zero ? heap(h).allocate_zeroed(size, align) : heap(h).allocate(size, align);
+        void* p = zero ? heap(h).allocate_zeroed(size, align) : heap(h).try_allocate(size, align);
         if (p != nullptr && align > min_align)
           fail("allocate(%zu, %zu): a block for an alignment that is not a power of two", size,
                align);
@@ -402,7 +402,7 @@ private:
       std::size_t const align = std::size_t{1} << shift;
       if (!room_for(size, align))
         return true;
-      void* p = zero ? heap(h).allocate_zeroed(size, align) : heap(h).allocate(size, align);
+      void* p = zero ? heap(h).allocate_zeroed(size, align) : heap(h).try_allocate(size, align);
       adopt(p, size, align, h, zero, zero ? "allocate_zeroed (aligned)" : "allocate (aligned)");
       return true;
     }
@@ -451,7 +451,7 @@ private:
       bool const zero = (c & 0x40U) != 0;
       for (std::size_t k = 0; k < count && room_for(size, 0); ++k) {
         std::size_t const hk = (c & 0x80U) != 0 ? h + k : h;
-        void* p = zero ? heap(hk).allocate_zeroed(size) : heap(hk).allocate(size);
+        void* p = zero ? heap(hk).allocate_zeroed(size) : heap(hk).try_allocate(size);
         adopt(p, size, 0, hk, zero, zero ? "allocate_zeroed (burst)" : "allocate (burst)");
       }
       return true;
@@ -507,7 +507,7 @@ private:
       size = max;
       break;
     }
-    void* p = zero ? heap(h).allocate_zeroed(size, align) : heap(h).allocate(size, align);
+    void* p = zero ? heap(h).allocate_zeroed(size, align) : heap(h).try_allocate(size, align);
     if (p != nullptr)
       fail("%s(%zu, align %zu) = %p, not nullptr", zero ? "allocate_zeroed" : "allocate", size,
            align, p);
@@ -742,9 +742,9 @@ private:
     Slot& s = slots_[h % heap_count_];
     Heap moved{std::move(*s.heap)};
     Heap& gone = *s.heap;
-    void* probes[] = {
-        gone.allocate(16),         gone.allocate(5000),          gone.allocate(64, 4096),
-        gone.allocate_zeroed(100), gone.reallocate(nullptr, 32), gone.try_allocate_fast(16)};
+    void* probes[] = {gone.try_allocate(16),        gone.try_allocate(5000),
+                      gone.try_allocate(64, 4096),  gone.allocate_zeroed(100),
+                      gone.reallocate(nullptr, 32), gone.try_allocate_fast(16)};
     for (void* p : probes)
       if (p != nullptr)
         fail("a moved-from heap allocated %p", p);

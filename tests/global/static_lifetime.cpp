@@ -73,12 +73,12 @@ void round_trip(Alloc alloc, Dealloc dealloc, std::size_t size, std::uint64_t ta
 void use_all(std::uint64_t tag, int line) {
   for (std::size_t size :
        {std::size_t{8}, std::size_t{700}, std::size_t{20000}, std::size_t{3} << 20}) {
-    round_trip([](std::size_t n) { return G::allocate(n); }, [](void* p) { G::deallocate(p); },
+    round_trip([](std::size_t n) { return G::try_allocate(n); }, [](void* p) { G::deallocate(p); },
                size, tag, line);
-    round_trip([](std::size_t n) { return TlGlobal::allocate(n); },
+    round_trip([](std::size_t n) { return TlGlobal::try_allocate(n); },
                [](void* p) { TlGlobal::deallocate(p); }, size, tag + 1, line);
     round_trip([](std::size_t n) { return ferroc::resource()->allocate(n, 64); },
-               [](void* p) { ferroc::Ferroc::instance().free(p); }, size, tag + 2, line);
+               [](void* p) { ferroc::Ferroc::instance().deallocate(p); }, size, tag + 2, line);
   }
   Vec<std::uint64_t> v;
   for (std::uint64_t i = 0; i < 1000; ++i)
@@ -96,7 +96,7 @@ void use_all(std::uint64_t tag, int line) {
 class Holder {
 public:
   explicit Holder(std::uint64_t tag)
-      : tag_(tag), raw_(G::allocate(4096)), tl_raw_(TlGlobal::allocate(100)) {
+      : tag_(tag), raw_(G::try_allocate(4096)), tl_raw_(TlGlobal::try_allocate(100)) {
     LIFETIME_CHECK(raw_ != nullptr && tl_raw_ != nullptr);
     for (std::size_t i = 0; i < 4096; ++i)
       static_cast<std::uint8_t*>(raw_)[i] = byte_at(tag, i);

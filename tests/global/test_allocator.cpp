@@ -117,7 +117,7 @@ TEST_CASE("allocator: bad_alloc and bad_array_new_length", "[global][allocator]"
   CHECK(v == std::vector<int, Alloc<int>>{1, 2, 3});
 
   // The non-throwing calls report failure with nullptr instead.
-  CHECK(ferroc::DefaultGlobal::allocate(std::size_t{1} << 50) == nullptr);
+  CHECK(ferroc::DefaultGlobal::try_allocate(std::size_t{1} << 50) == nullptr);
   CHECK(ferroc::Ferroc::instance().try_allocate(std::numeric_limits<std::size_t>::max()) ==
         nullptr);
 
@@ -305,7 +305,7 @@ TEST_CASE("global: alignments up to beyond a segment", "[global][align]") {
   for (std::size_t align = 1; align <= (std::size_t{1} << 24); align *= 2) {
     for (std::size_t size :
          {std::size_t{0}, std::size_t{1}, std::size_t{24}, align, align + 8, std::size_t{100000}}) {
-      void* p = G::allocate(size, align);
+      void* p = G::try_allocate(size, align);
       INFO("align " << align << " size " << size);
       REQUIRE(p != nullptr);
       CHECK(is_aligned(p, align));
@@ -345,7 +345,7 @@ TEST_CASE("global: zeroed, reallocate and usable_size", "[global]") {
   G::deallocate(p);
   G::deallocate(nullptr);
   // A failed reallocate leaves the block alone.
-  void* q = G::allocate(100);
+  void* q = G::try_allocate(100);
   std::memset(q, 1, 100);
   CHECK(G::reallocate(q, std::size_t{1} << 50) == nullptr);
   CHECK(static_cast<unsigned char*>(q)[99] == 1);

@@ -62,13 +62,13 @@ Block allocate_from(Source s, std::size_t size, std::uint64_t tag) {
   void* p = nullptr;
   switch (s) {
   case Source::a:
-    p = RegionA::allocate(size);
+    p = RegionA::try_allocate(size);
     break;
   case Source::b:
-    p = RegionB::allocate(size);
+    p = RegionB::try_allocate(size);
     break;
   case Source::def:
-    p = Default::allocate(size);
+    p = Default::try_allocate(size);
     break;
   }
   if (p != nullptr)
@@ -231,7 +231,7 @@ TEST_CASE("custom global: a static region is a hard limit", "[global][custom]") 
   std::size_t const block = 64 * 1024;
   std::vector<void*> blocks;
   for (;;) {
-    void* p = RegionA::allocate(block);
+    void* p = RegionA::try_allocate(block);
     if (p == nullptr)
       break;
     REQUIRE(in_region<RegionA>(p, block));
@@ -241,10 +241,10 @@ TEST_CASE("custom global: a static region is a hard limit", "[global][custom]") 
   INFO(blocks.size() << " blocks of 64 KiB before the region ran out");
   CHECK(blocks.size() >= 16); // at least one segment's worth
   // The other allocators do not care.
-  void* b = RegionB::allocate(block);
+  void* b = RegionB::try_allocate(block);
   CHECK(in_region<RegionB>(b, block));
   RegionB::deallocate(b);
-  void* d = Default::allocate(block);
+  void* d = Default::try_allocate(block);
   CHECK(d != nullptr);
   Default::deallocate(d);
 
@@ -258,7 +258,7 @@ TEST_CASE("custom global: a static region is a hard limit", "[global][custom]") 
   for (void* p : blocks)
     RegionA::deallocate(p);
   RegionA::collect(true);
-  void* again = RegionA::allocate(block);
+  void* again = RegionA::try_allocate(block);
   CHECK(again != nullptr);
   CHECK(in_region<RegionA>(again, block));
   RegionA::deallocate(again);
@@ -286,7 +286,7 @@ TEST_CASE("custom global: heaps released by a thread_local destructor",
           "[global][custom][threads]") {
   // The main thread's heap is made first, so that its collect below can
   // take in what the exited threads abandoned.
-  void* mine = TlGlobal::allocate(32);
+  void* mine = TlGlobal::try_allocate(32);
   REQUIRE(mine != nullptr);
   TlGlobal::collect(true);
   std::size_t const segments_before = TlGlobal::arenas().segments_in_use();
@@ -303,7 +303,7 @@ TEST_CASE("custom global: heaps released by a thread_local destructor",
         t::Rng rng(id);
         for (int k = 0; k < 64; ++k) {
           std::size_t const size = rng.size();
-          void* p = TlGlobal::allocate(size);
+          void* p = TlGlobal::try_allocate(size);
           if (p == nullptr) {
             bad.fetch_add(1, std::memory_order_relaxed);
             continue;
@@ -315,7 +315,7 @@ TEST_CASE("custom global: heaps released by a thread_local destructor",
         }
         for (void* p : blocks)
           TlGlobal::deallocate(p);
-        left[i] = TlGlobal::allocate(256);
+        left[i] = TlGlobal::try_allocate(256);
         if (left[i] != nullptr)
           t::fill(left[i], 256, id);
       });
@@ -344,7 +344,7 @@ namespace {
 // and its destructor allocates once more.
 struct AllocatesWhenDestroyed {
   ~AllocatesWhenDestroyed() {
-    void* p = TlGlobal::allocate(100);
+    void* p = TlGlobal::try_allocate(100);
     TlGlobal::deallocate(p);
   }
 };
@@ -364,7 +364,7 @@ TEST_CASE("custom global: thread_local destructor running after the heap's relea
       thread_local AllocatesWhenDestroyed late;
       (void)&late;
       // The first allocation registers the Global's guard after `late`.
-      void* p = TlGlobal::allocate(64);
+      void* p = TlGlobal::try_allocate(64);
       TlGlobal::deallocate(p);
     }).join();
   }
@@ -394,7 +394,7 @@ TEST_CASE("custom global: the README's region serves five threads using every pa
         samples.push_back(static_cast<float>(i));
       void* blocks[std::size(sizes)] = {};
       for (std::size_t k = 0; k < std::size(sizes); ++k) {
-        blocks[k] = ReadmePool::allocate(sizes[k]);
+        blocks[k] = ReadmePool::try_allocate(sizes[k]);
         if (blocks[k] == nullptr)
           failures.fetch_add(1);
         else

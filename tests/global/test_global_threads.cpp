@@ -74,7 +74,7 @@ void drain(Exchange& ex, Mailbox& box) {
       G::deallocate(it.p);
       break;
     case 1:
-      ferroc::Ferroc::instance().free(it.p);
+      ferroc::Ferroc::instance().deallocate(it.p);
       break;
     default:
       ferroc::resource()->deallocate(it.p, it.size, it.align);
@@ -95,7 +95,7 @@ void exchange_worker(Exchange& ex, std::size_t self, std::size_t rounds, std::si
     for (std::size_t i = 0; i < per_round; ++i) {
       std::size_t const size = rng.size();
       std::size_t const align = (rng.below(8) == 0) ? std::size_t{64} << rng.below(4) : 16;
-      void* p = G::allocate(size, align);
+      void* p = G::try_allocate(size, align);
       if (p == nullptr) {
         ex.failed.fetch_add(1, std::memory_order_relaxed);
         continue;
@@ -137,7 +137,7 @@ void churn_body(ChurnResult& out, std::uint64_t id) {
   std::array<std::pair<void*, std::size_t>, 48> live{};
   for (auto& [p, size] : live) {
     size = rng.size();
-    p = G::allocate(size);
+    p = G::try_allocate(size);
     if (p == nullptr) {
       out.ok = false;
       return;
@@ -156,7 +156,7 @@ void churn_body(ChurnResult& out, std::uint64_t id) {
     G::deallocate(p);
   }
   out.left_size = 100 + id % 2000;
-  out.left_behind = G::allocate(out.left_size);
+  out.left_behind = G::try_allocate(out.left_size);
   out.tag = id;
   if (out.left_behind == nullptr)
     out.ok = false;
@@ -282,7 +282,7 @@ TEST_CASE("threads: churn of std::thread and pthread_create threads", "[global][
 }
 
 TEST_CASE("threads: a block freed by a thread that never allocated", "[global][threads]") {
-  void* p = G::allocate(1000);
+  void* p = G::try_allocate(1000);
   REQUIRE(p != nullptr);
   t::fill(p, 1000, 99);
   bool ok = false;
@@ -296,7 +296,7 @@ TEST_CASE("threads: a block freed by a thread that never allocated", "[global][t
   // And a block allocated by a thread that has exited, freed here.
   void* q = nullptr;
   std::thread th2([&q] {
-    q = G::allocate(5000);
+    q = G::try_allocate(5000);
     if (q != nullptr)
       t::fill(q, 5000, 5);
   });

@@ -124,8 +124,8 @@ TEST_CASE("pmr: allocate and deallocate through the resource", "[global][pmr]") 
   void* g = f.reallocate(z, 5000);
   REQUIRE(g != nullptr);
   CHECK(static_cast<unsigned char*>(g)[999] == 3);
-  f.free(g);
-  f.free(nullptr);
+  f.deallocate(g);
+  f.deallocate(nullptr);
   f.collect();
   f.collect(true);
 
@@ -245,7 +245,7 @@ TEST_CASE("pmr: global_resource of a custom Global", "[global][pmr]") {
   void* p = r.try_allocate(123);
   REQUIRE(p != nullptr);
   CHECK(r.usable_size(p) >= 123);
-  r.free(p);
+  r.deallocate(p);
 }
 
 TEST_CASE("pmr: heap_resource over one Heap", "[global][pmr][heap]") {

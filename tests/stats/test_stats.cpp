@@ -78,9 +78,9 @@ TEST_CASE("stats: blocks are counted per size class, by heap and by arenas", "[s
 
   std::vector<void*> small, medium;
   for (int i = 0; i < 300; ++i)
-    small.push_back(heap.allocate(fit(32)));
+    small.push_back(heap.try_allocate(fit(32)));
   for (int i = 0; i < 40; ++i)
-    medium.push_back(heap.allocate(fit(5000)));
+    medium.push_back(heap.try_allocate(fit(5000)));
   for (int i = 0; i < 100; ++i)
     heap.deallocate(small[static_cast<std::size_t>(i)]);
 
@@ -125,8 +125,9 @@ TEST_CASE("stats: zeroed, aligned and reallocated blocks count like the others",
   Context cx(arenas);
   Heap heap(cx);
   void* z = heap.allocate_zeroed(fit(100));
-  void* al = heap.allocate(fit(64), 256); // padded: one block of a larger class
-  void* r = heap.reallocate(heap.allocate(fit(32)), fit(4000)); // moves: one more alloc and a free
+  void* al = heap.try_allocate(fit(64), 256); // padded: one block of a larger class
+  void* r =
+      heap.reallocate(heap.try_allocate(fit(32)), fit(4000)); // moves: one more alloc and a free
   Stats const s = heap.stats();
   CHECK(s.allocs == 4);
   CHECK(s.frees == 1);
@@ -145,7 +146,7 @@ TEST_CASE("stats: blocks freed by other threads are counted when the owner takes
   Heap heap(cx);
   std::vector<void*> blocks;
   for (int i = 0; i < 1000; ++i)
-    blocks.push_back(heap.allocate(fit(48)));
+    blocks.push_back(heap.try_allocate(fit(48)));
   std::thread([&] {
     Context other_cx(arenas);
     Heap other(other_cx);
@@ -175,7 +176,7 @@ TEST_CASE("stats: the counts of exited heaps stay in the arenas' totals", "[stat
       Context cx(arenas);
       Heap heap(cx);
       for (int i = 0; i < per_thread; ++i) {
-        void* p = heap.allocate(fit(static_cast<std::size_t>(32 + (i % 8) * 100)));
+        void* p = heap.try_allocate(fit(static_cast<std::size_t>(32 + (i % 8) * 100)));
         if (i % 2 == 0)
           heap.deallocate(p);
         else
@@ -215,7 +216,7 @@ TEST_CASE("stats: huge blocks, segments, committed and reserved bytes", "[stats]
   Heap heap(cx);
   CHECK(arenas.stats().reserved.current == 0);
 
-  void* huge = heap.allocate(fit(10 << 20));
+  void* huge = heap.try_allocate(fit(10 << 20));
   REQUIRE(huge != nullptr);
   Stats s = arenas.stats();
   CHECK(s.huge_blocks.current == 1);
@@ -247,7 +248,7 @@ TEST_CASE("stats: huge blocks, segments, committed and reserved bytes", "[stats]
   // Free pages given back with a decommit no longer count as committed.
   std::vector<void*> blocks;
   for (int i = 0; i < 4000; ++i) // about 1000 small pages' worth... of 64 KiB: 62 pages
-    blocks.push_back(heap.allocate(fit(1000)));
+    blocks.push_back(heap.try_allocate(fit(1000)));
   s = arenas.stats();
   CHECK(s.pages.current >= 60);
   std::size_t const committed_full = s.committed.current;
@@ -263,7 +264,7 @@ TEST_CASE("stats: huge blocks, segments, committed and reserved bytes", "[stats]
     heap.deallocate(blocks[i]);
   // Reusing decommitted pages counts them in again.
   for (int i = 0; i < 4000; ++i)
-    blocks[static_cast<std::size_t>(i)] = heap.allocate(fit(1000));
+    blocks[static_cast<std::size_t>(i)] = heap.try_allocate(fit(1000));
   CHECK(arenas.stats().committed.current == committed_full);
   for (void* p : blocks)
     heap.deallocate(p);
@@ -274,7 +275,7 @@ TEST_CASE("stats: destroy counts every block of the heap freed", "[stats]") {
   Context cx(arenas);
   Heap heap(cx);
   for (int i = 0; i < 777; ++i)
-    (void)heap.allocate(fit(static_cast<std::size_t>(32 + i % 300)));
+    (void)heap.try_allocate(fit(static_cast<std::size_t>(32 + i % 300)));
   heap.destroy();
   Stats const s = heap.stats();
   CHECK(s.allocs == 777);
@@ -291,7 +292,7 @@ TEST_CASE("stats: the global allocator adds up every thread", "[stats][global]")
     pool.emplace_back([&] {
       std::vector<void*> v;
       for (int i = 0; i < 1000; ++i)
-        v.push_back(G::allocate(fit(200)));
+        v.push_back(G::try_allocate(fit(200)));
       for (void* p : v)
         G::deallocate(p);
       ready.fetch_add(1);
@@ -311,8 +312,8 @@ TEST_CASE("stats: print_stats writes a table of the used classes", "[stats]") {
   Heap heap(cx);
   std::vector<void*> v;
   for (int i = 0; i < 12345; ++i)
-    v.push_back(heap.allocate(fit(64)));
-  void* huge = heap.allocate(fit(5 << 20));
+    v.push_back(heap.try_allocate(fit(64)));
+  void* huge = heap.try_allocate(fit(5 << 20));
   std::string const out = printed(arenas.stats());
   CHECK(out.find("ferroc statistics\n") == 0);
   CHECK(row(out, "4 ") == "4 64 B 12345 0 12345 771.5 KiB");

@@ -92,7 +92,7 @@ void* allocate_block(s::Rng& rng) {
 
 void free_block(void* p) {
   s::check_pattern(p, "churn");
-  s::Alloc::free(p);
+  s::Alloc::deallocate(p);
 }
 
 // Checks and frees what a thread of the previous round left; returns how many.

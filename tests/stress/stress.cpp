@@ -134,7 +134,7 @@ private:
     if (p == nullptr)
       return;
     s::check_pattern(p, "stress");
-    s::Alloc::free(p);
+    s::Alloc::deallocate(p);
     ++frees_;
   }
 
@@ -170,7 +170,7 @@ void drain_transfers(Shared& shared, s::Rng& rng, bool all) {
     if (p == nullptr)
       continue;
     s::check_pattern(p, "stress (main thread)");
-    s::Alloc::free(p);
+    s::Alloc::deallocate(p);
     ++frees;
   }
   shared.frees.fetch_add(frees, std::memory_order_relaxed);

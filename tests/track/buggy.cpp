@@ -58,7 +58,7 @@ void clean(ferroc::Heap<Base>& heap) {
       size = x % (5 << 20);
     std::size_t const align = i % 17 == 0 ? std::size_t{64} << (x % 8) : 16;
     char* p = static_cast<char*>(i % 3 == 0 ? heap.allocate_zeroed(size, align)
-                                            : heap.allocate(size, align));
+                                            : heap.try_allocate(size, align));
     if (p == nullptr) {
       std::fprintf(stderr, "buggy clean: out of memory (%zu bytes, align %zu, round %d)\n", size,
                    align, i);
@@ -106,24 +106,24 @@ int main(int argc, char** argv) {
   ferroc::Heap<Base> heap{cx};
   volatile char observed = 0;
   if (kind == "use_after_free") {
-    auto* p = static_cast<char*>(heap.allocate(64));
+    auto* p = static_cast<char*>(heap.try_allocate(64));
     std::memset(p, 1, 64);
     heap.deallocate(p);
     observed = launder_ptr(p)[8];
   } else if (kind == "overflow") {
-    auto* p = static_cast<char*>(heap.allocate(64));
+    auto* p = static_cast<char*>(heap.try_allocate(64));
     std::memset(p, 1, heap.usable_size(p));
     observed = launder_ptr(p)[heap.usable_size(p)];
     heap.deallocate(p);
   } else if (kind == "uninitialized") {
-    auto* p = static_cast<char*>(heap.allocate(64));
+    auto* p = static_cast<char*>(heap.try_allocate(64));
     if (launder_ptr(p)[3] == 42)
       std::puts("forty-two");
     heap.deallocate(p);
   } else if (kind == "leak") {
     // Not the first block of its page: the page header points at that one.
-    void* first = heap.allocate(1000);
-    sink = heap.allocate(1000);
+    void* first = heap.try_allocate(1000);
+    sink = heap.try_allocate(1000);
     sink = nullptr;
     heap.deallocate(first);
   } else if (kind == "clean") {

@@ -417,3 +417,9 @@ requires(detail::held_by_reference<B>) Arenas(B&)
 #include "ferroc/arena/arena_abandoned.hpp"
 #include "ferroc/arena/arena_purge.hpp"
 #include "ferroc/arena/arena_slots.hpp"
+
+// Arenas::deallocate frees through the heap layer's cross-thread protocol
+// (heap/heap_free.hpp), so this header ends by bringing that layer in: a
+// program that includes only this header still links. Included from
+// heap.hpp, this finds heap.hpp already open and adds nothing.
+#include "ferroc/heap/heap.hpp"

@@ -9,6 +9,7 @@
 
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/throw.hpp"
+#include "ferroc/global/default_global.hpp"
 #include "ferroc/global/global.hpp"
 
 namespace ferroc {
@@ -37,7 +38,7 @@ public:
   [[nodiscard]] T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
       detail::throw_bad_array_new_length();
-    void* p = G::allocate(n * sizeof(T), alignof(T));
+    void* p = G::try_allocate(n * sizeof(T), alignof(T));
     if (p == nullptr)
       detail::throw_bad_alloc();
     return static_cast<T*>(p);
@@ -60,6 +61,10 @@ public:
     return true;
   }
 };
+
+/// Stateless standard Allocator over the default global allocator
+/// (`DefaultGlobal`): `std::vector<int, ferroc::allocator<int>>`.
+template <class T> using allocator = global_allocator<T, DefaultGlobal>;
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

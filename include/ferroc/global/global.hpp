@@ -85,10 +85,17 @@ template <BaseAlloc B, ThreadExit Exit = ThreadExit::pthread_key, class Tag = vo
 public:
   using Base = B;
 
-  /// See Heap::allocate: nullptr on failure, never throws.
+  /// See Heap::try_allocate: nullptr on failure, never throws.
   [[nodiscard]] FERROC_INLINE static void*
+  try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    return thread_heap_->try_allocate(size, align);
+  }
+
+  /// Deprecated spelling of `try_allocate` (same contract); removed in the
+  /// next release.
+  [[deprecated("ferroc: Global::allocate is now Global::try_allocate")]] [[nodiscard]] static void*
   allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
-    return thread_heap_->allocate(size, align);
+    return try_allocate(size, align);
   }
 
   [[nodiscard]] static void*
@@ -233,7 +240,7 @@ private:
     Heap<B>* heap = init_thread();
     if (heap == nullptr)
       return nullptr;
-    return zero ? heap->allocate_zeroed(size, align) : heap->allocate(size, align);
+    return zero ? heap->allocate_zeroed(size, align) : heap->try_allocate(size, align);
   }
 
   FERROC_NOINLINE static Heap<B>* init_thread() noexcept {

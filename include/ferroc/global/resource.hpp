@@ -34,13 +34,23 @@ public:
 
   [[nodiscard]] static void* try_allocate(std::size_t size,
                                           std::size_t align = alignof(std::max_align_t)) noexcept {
-    return G::allocate(size, align);
+    return G::try_allocate(size, align);
   }
   [[nodiscard]] static void*
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return G::allocate_zeroed(size, align);
   }
-  static void free(void* p) noexcept { G::deallocate(p); }
+  /// Frees a block of `G` from any thread; nullptr does nothing. Never
+  /// throws. No size needed (the memory_resource overload with a size
+  /// stays available).
+  static void deallocate(void* p) noexcept { G::deallocate(p); }
+  using std::pmr::memory_resource::deallocate;
+
+  /// Deprecated spelling of `deallocate(p)`; removed in the next release.
+  [[deprecated("ferroc: global_resource::free is now deallocate(p)")]] static void
+  free(void* p) noexcept {
+    G::deallocate(p);
+  }
   [[nodiscard]] static void* reallocate(void* p, std::size_t new_size,
                                         std::size_t align = alignof(std::max_align_t)) noexcept {
     return G::reallocate(p, new_size, align);
@@ -56,7 +66,7 @@ private:
   friend union detail::NoDestroy<global_resource>;
 
   void* do_allocate(std::size_t bytes, std::size_t align) override {
-    void* p = G::allocate(bytes, align);
+    void* p = G::try_allocate(bytes, align);
     if (p == nullptr)
       detail::throw_bad_alloc();
     return p;
@@ -101,9 +111,6 @@ inline Ferroc& Ferroc::instance() noexcept {
 inline std::pmr::memory_resource* resource() noexcept {
   return &Ferroc::instance();
 }
-
-/// Stateless standard Allocator over the default global allocator.
-template <class T> using allocator = global_allocator<T, DefaultGlobal>;
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

@@ -29,7 +29,14 @@
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 
+// Declared for the case where context.hpp is opened first: it includes
+// arenas.hpp, which includes this file before context.hpp's own names are
+// defined.
+template <BaseAlloc B> class Context;
+
 namespace detail {
+template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* seg) noexcept;
+
 // What a detached (moved-from or placeholder) Heap compares segment owners
 // against: no segment is ever owned by it, so every free through such a heap
 // takes the cross-thread path.
@@ -119,7 +126,7 @@ public:
   /// 16-aligned, so smaller alignments are met whatever they are). Never
   /// throws. Size 0 gives a unique pointer.
   [[nodiscard]] FERROC_MALLOC_ATTR FERROC_INLINE void*
-  allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+  try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
       return allocate_instrumented(size, align, false);
     if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
@@ -134,7 +141,14 @@ public:
     return allocate_slow(size, align, false);
   }
 
-  /// As `allocate`, with the whole usable block set to zero.
+  /// Deprecated spelling of `try_allocate` (same contract); removed in the
+  /// next release.
+  [[deprecated("ferroc: Heap::allocate is now Heap::try_allocate")]] [[nodiscard]] void*
+  allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    return try_allocate(size, align);
+  }
+
+  /// As `try_allocate`, with the whole usable block set to zero.
   [[nodiscard]] FERROC_MALLOC_ATTR void*
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
@@ -147,11 +161,11 @@ public:
     return allocate_slow(size, align, true);
   }
 
-  /// As `allocate`, and tells how many bytes are really usable (C++23's
+  /// As `try_allocate`, and tells how many bytes are really usable (C++23's
   /// allocate_at_least). `ptr` is nullptr on failure.
   [[nodiscard]] Allocation
   allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
-    void* p = allocate(size, align);
+    void* p = try_allocate(size, align);
     return {p, p == nullptr ? 0 : usable_size(p)};
   }
 
@@ -247,7 +261,7 @@ public:
   [[nodiscard]] void* reallocate(void* p, std::size_t new_size,
                                  std::size_t align = alignof(std::max_align_t)) noexcept {
     if (p == nullptr)
-      return allocate(new_size, align);
+      return try_allocate(new_size, align);
     std::size_t const usable = usable_size(p);
     bool const aligned = (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
     if (new_size <= usable && new_size >= usable / 2 && aligned) {
@@ -255,7 +269,7 @@ public:
         resize_in_place_instrumented(p, usable, new_size);
       return p;
     }
-    void* q = allocate(new_size, align);
+    void* q = try_allocate(new_size, align);
     if (q == nullptr)
       return nullptr;
     std::memcpy(q, p, std::min(usable, new_size));

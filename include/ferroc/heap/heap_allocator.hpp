@@ -52,7 +52,7 @@ public:
   [[nodiscard]] T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
       detail::throw_bad_array_new_length();
-    void* p = heap_->allocate(n * sizeof(T), alignof(T));
+    void* p = heap_->try_allocate(n * sizeof(T), alignof(T));
     if (p == nullptr)
       detail::throw_bad_alloc();
     return static_cast<T*>(p);

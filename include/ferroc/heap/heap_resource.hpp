@@ -26,9 +26,22 @@ public:
   explicit heap_resource(Heap<B>& heap) noexcept : heap_(&heap) {}
   Heap<B>& heap() const noexcept { return *heap_; }
 
+  /// The non-throwing allocation: `heap().try_allocate(bytes, align)`,
+  /// nullptr on failure. Owning thread of the heap only.
+  [[nodiscard]] void* try_allocate(std::size_t bytes,
+                                   std::size_t align = alignof(std::max_align_t)) noexcept {
+    return heap_->try_allocate(bytes, align);
+  }
+
+  /// Frees a block of any heap of the same Arenas; nullptr does nothing.
+  /// No size needed (the memory_resource overload with a size stays
+  /// available).
+  void deallocate(void* p) noexcept { heap_->deallocate(p); }
+  using std::pmr::memory_resource::deallocate;
+
 private:
   void* do_allocate(std::size_t bytes, std::size_t align) override {
-    void* p = heap_->allocate(bytes, align);
+    void* p = heap_->try_allocate(bytes, align);
     if (p == nullptr)
       detail::throw_bad_alloc();
     return p;
