@@ -69,7 +69,7 @@ endfunction()
 # ferroc_embedded_options(<target>)
 #
 # The embedded configuration that tests and examples are built in besides
-# the default one (see the README's Embedded section): 64 KiB segments with
+# the default one (see docs/embedded.md): 64 KiB segments with
 # 4 KiB small and 16 KiB medium pages, single-threaded, and with GCC or
 # Clang without exceptions and RTTI.
 function(ferroc_embedded_options target)

@@ -3,7 +3,7 @@
 // The embedded configuration as ferroc_tests_small builds it: 64 KiB
 // segments with 4 KiB small and 16 KiB medium pages, single-threaded, no
 // exceptions, no RTTI. The geometry follows from the three shifts, a heap
-// works in a 256 KiB region (and the smallest regions the README states),
+// works in a 256 KiB region (and the smallest regions docs/embedded.md states),
 // nothing atomic is left in the shared structures, and the C++ adapters
 // fail the documented way.
 #include <ferroc/ferroc.hpp>

@@ -373,7 +373,7 @@ TEST_CASE("custom global: thread_local destructor running after the heap's relea
   CHECK(TlGlobal::arenas().segments_in_use() <= segments_before + 2);
 }
 
-// The README's example region: 64 MiB, 15 segments of 4 MiB once up to one
+// The example region of docs/embedded.md: 64 MiB, 15 segments of 4 MiB once up to one
 // is lost to alignment; a heap holds one per page kind it uses, so five
 // threads that use all three kinds at once fit.
 struct ReadmePoolTag {};

@@ -32,7 +32,7 @@ template <std::size_t N> class Static {
                 "ferroc::Static<N>: N must be at least two segments (2 << FERROC_SEGMENT_SHIFT "
                 "bytes: 8 MiB by default, 128 KiB with -DFERROC_SEGMENT_SHIFT=16). A region "
                 "loses up to one segment to the segments' alignment, and the arenas need one "
-                "whole segment; for a smaller region choose smaller segments (README, Embedded)");
+                "whole segment; for a smaller region choose smaller segments (docs/embedded.md)");
 
 public:
   // Reused chunks hold old data, so fresh memory is not known to be zero.

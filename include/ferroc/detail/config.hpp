@@ -33,7 +33,7 @@
 // segment_header_size) and must keep at least half of itself. For a region
 // of a few hundred KiB, 64 KiB segments with 4 KiB small and 16 KiB medium
 // pages work well (-DFERROC_SEGMENT_SHIFT=16 -DFERROC_SMALL_PAGE_SHIFT=12
-// -DFERROC_MEDIUM_PAGE_SHIFT=14); see the README's Embedded section.
+// -DFERROC_MEDIUM_PAGE_SHIFT=14); see docs/embedded.md.
 //
 // Every name of the library lives in an inline namespace that spells these
 // options (ferroc::g22_16_19 by default, ..._st when single-threaded, ..._stat
