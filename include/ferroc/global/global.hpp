@@ -77,10 +77,11 @@ enum class ThreadExit {
 /// allocator over the same base type. A non-copyable base (e.g. `Static<N>`)
 /// is owned by the Global itself.
 template <BaseAlloc B, ThreadExit Exit = ThreadExit::pthread_key, class Tag = void> class Global {
-  static_assert(detail::region_fits_global<B>(),
-                "ferroc::Global over a Static<N> region: N must be at least two segments and 64 "
-                "KiB of thread data (2 << FERROC_SEGMENT_SHIFT plus 65536 bytes: 8 MiB + 64 KiB "
-                "by default); each thread then needs a segment per page kind it uses (README)");
+  static_assert(
+      detail::region_fits_global<B>(),
+      "ferroc::Global over a Static<N> region: N must be at least two segments and 64 "
+      "KiB of thread data (2 << FERROC_SEGMENT_SHIFT plus 65536 bytes: 8 MiB + 64 KiB "
+      "by default); each thread then needs a segment per page kind it uses (docs/embedded.md)");
 
 public:
   using Base = B;
