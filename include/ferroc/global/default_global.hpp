@@ -25,12 +25,14 @@ using DefaultGlobal = Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
 
 /// Statistics of the default global allocator: every thread's heap, those
 /// of exited threads included (see ferroc/stats.hpp; most counters need a
-/// build with FERROC_STAT=1).
+/// build with FERROC_STAT=1). Never throws. Any thread; walks the registry
+/// of heaps (O(threads + size classes)).
 inline Stats stats() noexcept {
   return DefaultGlobal::arenas().stats();
 }
 
-/// Prints `stats()` as a table to file descriptor `fd` (stderr by default).
+/// Prints `stats()` as a table to file descriptor `fd` (stderr by default),
+/// without allocating. Never throws. Any thread.
 inline void print_stats(int fd = STDERR_FILENO) noexcept {
   print_stats(stats(), fd);
 }

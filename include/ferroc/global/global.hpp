@@ -76,6 +76,13 @@ enum class ThreadExit {
 /// Instantiate it with a distinct `Tag` to get a second, independent global
 /// allocator over the same base type. A non-copyable base (e.g. `Static<N>`)
 /// is owned by the Global itself.
+///
+/// Thread-safe: every member may be called from any thread at any time,
+/// also before main() and after it returns. No member throws.
+///
+/// @tparam B the base allocator (MmapAlloc, Static, ...).
+/// @tparam Exit how a thread's end is noticed (see ThreadExit).
+/// @tparam Tag any type, to tell apart Globals over the same base.
 template <BaseAlloc B, ThreadExit Exit = ThreadExit::pthread_key, class Tag = void> class Global {
   static_assert(
       detail::region_fits_global<B>(),
@@ -84,73 +91,95 @@ template <BaseAlloc B, ThreadExit Exit = ThreadExit::pthread_key, class Tag = vo
       "by default); each thread then needs a segment per page kind it uses (docs/embedded.md)");
 
 public:
+  /// The base allocator type.
   using Base = B;
 
-  /// See Heap::try_allocate: nullptr on failure, never throws.
+  /// The calling thread's `Heap::try_allocate`: at least `size` bytes
+  /// aligned to `align`, or nullptr when out of memory or `align` is not a
+  /// power of two. Never throws. Any thread; the thread's first call makes
+  /// its heap.
   [[nodiscard]] FERROC_INLINE static void*
   try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return thread_heap_->try_allocate(size, align);
   }
 
-  /// Deprecated spelling of `try_allocate` (same contract); removed in the
-  /// next release.
+  /// Deprecated spelling of `try_allocate` (same contract: nullptr on
+  /// failure, never throws, any thread); removed in the next release.
   [[deprecated("ferroc: Global::allocate is now Global::try_allocate")]] [[nodiscard]] static void*
   allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return try_allocate(size, align);
   }
 
+  /// As `try_allocate`, with the usable block set to zero. nullptr on
+  /// failure; never throws. Any thread.
   [[nodiscard]] static void*
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return thread_heap_->allocate_zeroed(size, align);
   }
 
-  /// See Heap::try_allocate_fast.
+  /// The calling thread's `Heap::try_allocate_fast`: a block of at least
+  /// `size` bytes when its heap has one at hand, else nullptr (then call
+  /// `try_allocate`). Never throws. Any thread; O(1).
   FERROC_INLINE static void* try_allocate_fast(std::size_t size) noexcept {
     return thread_heap_->try_allocate_fast(size);
   }
 
-  /// Frees a block that is not nullptr.
+  /// `deallocate` of a block the caller knows is not nullptr. Never throws.
+  /// Any thread.
   FERROC_INLINE static void deallocate_nonnull(void* p) noexcept {
     thread_heap_->deallocate_nonnull(p);
   }
 
-  /// See Heap::deallocate_if_ours: frees `p` unless it is no block of
-  /// ours (then returns false).
+  /// See Heap::deallocate_if_ours: frees `p` and returns true, unless it is
+  /// in no segment of any Arenas (or nullptr): then returns false and
+  /// leaves it alone. Never throws. Any thread.
   FERROC_INLINE static bool deallocate_if_ours(void* p) noexcept {
     return thread_heap_->deallocate_if_ours(p);
   }
 
-  /// Frees a block of this global allocator, from any thread; nullptr is a no-op.
+  /// Frees a block of this global allocator, from any thread (not only the
+  /// one that allocated it); nullptr does nothing. Never throws. Freeing
+  /// anything else, or twice, is undefined (checked mode stops the process
+  /// with a message).
   FERROC_INLINE static void deallocate(void* p) noexcept { thread_heap_->deallocate(p); }
 
-  /// See Heap::deallocate_sized: a sized free, checked in checked mode.
+  /// See Heap::deallocate_sized: a free that states the block's requested
+  /// size and alignment, checked in checked mode. Never throws. Any
+  /// thread.
   static void deallocate_sized(void* p, std::size_t size,
                                std::size_t align = alignof(std::max_align_t)) noexcept {
     thread_heap_->deallocate_sized(p, size, align);
   }
 
-  /// See Heap::reallocate.
+  /// See Heap::reallocate: resizes `p`, in place when it still fits, else
+  /// moves it; nullptr on failure, when `p` stays valid. Never throws. Any
+  /// thread.
   [[nodiscard]] static void* reallocate(void* p, std::size_t new_size,
                                         std::size_t align = alignof(std::max_align_t)) noexcept {
     return thread_heap_->reallocate(p, new_size, align);
   }
 
+  /// Bytes usable at block `p`, at least what was requested; 0 for nullptr.
+  /// Never throws. Any thread; O(1).
   static std::size_t usable_size(void const* p) noexcept { return thread_heap_->usable_size(p); }
 
   /// Runs the calling thread's heap's delayed clean-up (see Heap::collect).
-  /// Runs the calling thread's heap's delayed clean-up (see Heap::collect).
   /// A forced collect first gives a thread that never allocated its heap,
-  /// so that it can reclaim what exited threads left behind.
+  /// so that it can reclaim what exited threads left behind. Never throws.
+  /// Any thread; walks the calling thread's pages.
   static void collect(bool force = false) noexcept {
     Heap<B>* heap = force ? thread_heap() : thread_heap_;
     if (heap != nullptr)
       heap->collect(force);
   }
 
+  /// The Arenas all its threads share (for statistics, or to free from a
+  /// thread with `Arenas::deallocate`). Never throws. Any thread.
   static Arenas<B>& arenas() noexcept { return state_.value.arenas; }
 
   /// The calling thread's heap, made now if the thread has none yet;
-  /// nullptr when no memory is left for it.
+  /// nullptr when no memory is left for it. Valid until the thread exits;
+  /// use it on the calling thread only. Never throws.
   static Heap<B>* thread_heap() noexcept {
     Heap<B>* heap = thread_heap_;
     return heap != placeholder() ? heap : init_thread();

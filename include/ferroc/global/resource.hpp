@@ -25,41 +25,61 @@ inline namespace FERROC_CONFIG_NS {
 ///
 /// Beside the throwing `allocate`/`deallocate` of memory_resource (without
 /// exceptions: `allocate` calls std::terminate() on failure), it offers
-/// the non-throwing core calls: `try_allocate` (nullptr on failure), `free`
-/// (no size needed), `allocate_zeroed`, `reallocate`, `usable_size` and
-/// `collect`.
+/// the non-throwing core calls: `try_allocate` (nullptr on failure),
+/// `deallocate(p)` (no size needed), `allocate_zeroed`, `reallocate`,
+/// `usable_size` and `collect`.
+///
+/// Thread-safe: every member may be called from any thread, as those of
+/// `G` may.
+///
+/// @tparam G a `Global<...>` instantiation.
 template <class G> class global_resource : public std::pmr::memory_resource {
 public:
+  /// The one resource of `G`. Never throws; any thread, any time (it is
+  /// constant-initialised and never destroyed).
   static global_resource& instance() noexcept;
+
+  /// `G::try_allocate`: at least `size` bytes aligned to `align`, nullptr
+  /// on failure. Never throws.
 
   [[nodiscard]] static void* try_allocate(std::size_t size,
                                           std::size_t align = alignof(std::max_align_t)) noexcept {
     return G::try_allocate(size, align);
   }
+  /// `G::allocate_zeroed`: as `try_allocate`, zero-filled. Never throws.
   [[nodiscard]] static void*
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return G::allocate_zeroed(size, align);
   }
   /// Frees a block of `G` from any thread; nullptr does nothing. Never
   /// throws. No size needed (the memory_resource overload with a size
-  /// stays available).
+  /// stays available, below).
   static void deallocate(void* p) noexcept { G::deallocate(p); }
   using std::pmr::memory_resource::deallocate;
 
-  /// Deprecated spelling of `deallocate(p)`; removed in the next release.
+  /// Deprecated spelling of `deallocate(p)` (same contract); removed in the
+  /// next release.
   [[deprecated("ferroc: global_resource::free is now deallocate(p)")]] static void
   free(void* p) noexcept {
     G::deallocate(p);
   }
+  /// `G::reallocate`: resizes `p` (nullptr on failure, when `p` stays
+  /// valid). Never throws.
   [[nodiscard]] static void* reallocate(void* p, std::size_t new_size,
                                         std::size_t align = alignof(std::max_align_t)) noexcept {
     return G::reallocate(p, new_size, align);
   }
+  /// `G::usable_size`: the bytes usable at block `p`; 0 for nullptr. Never
+  /// throws.
   static std::size_t usable_size(void const* p) noexcept { return G::usable_size(p); }
+  /// `G::collect`: the calling thread's delayed clean-up (`force`: also
+  /// reclaim and purge). Never throws.
   static void collect(bool force = false) noexcept { G::collect(force); }
 
 protected:
+  /// Only `instance()` (and Ferroc) make one.
   constexpr global_resource() noexcept = default;
+  /// Never runs for the instance, which is never destroyed.
   ~global_resource() override = default;
 
 private:
@@ -92,6 +112,7 @@ template <class G> global_resource<G>& global_resource<G>::instance() noexcept {
 /// non-throwing calls of `global_resource`.
 class Ferroc final : public global_resource<DefaultGlobal> {
 public:
+  /// The process-wide allocator. Never throws; any thread, any time.
   static Ferroc& instance() noexcept;
 
 private:
@@ -107,7 +128,9 @@ inline Ferroc& Ferroc::instance() noexcept {
   return detail::ferroc_instance.value;
 }
 
-/// The default global allocator as a memory resource; never destroyed.
+/// The default global allocator as a memory resource (`&Ferroc::instance()`),
+/// never destroyed, e.g. for `std::pmr::set_default_resource`. Never throws;
+/// any thread.
 inline std::pmr::memory_resource* resource() noexcept {
   return &Ferroc::instance();
 }

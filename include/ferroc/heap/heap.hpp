@@ -58,21 +58,30 @@ template <BaseAlloc B> Arenas<B>& arenas_of(Segment const* seg) noexcept {
 /// A thread's allocator: size-class bins of pages, with a direct array that
 /// takes small sizes to their page in one load.
 ///
-/// One per thread and not thread-safe: only its thread calls it. Blocks it
-/// hands out may be freed by any Heap (or `Arenas::deallocate`) of the same
-/// Arenas, on any thread. Move-only; a moved-from Heap only frees (through the
-/// cross-thread path) and returns nullptr from every allocation.
+/// One per thread and not thread-safe: every member runs on the heap's own
+/// thread (the one that uses its Context). Blocks it hands out may be freed
+/// by any Heap (or `Arenas::deallocate`) of the same Arenas, on any thread.
+/// Move-only; a moved-from Heap only frees (through the cross-thread path)
+/// and returns nullptr from every allocation. No member throws.
+///
+/// @tparam B the base allocator of its Arenas (MmapAlloc, Static, ...).
 template <BaseAlloc B> class Heap {
   using Block = detail::Block;
   using Page = detail::Page;
   using Segment = detail::Segment;
 
 public:
+  /// What `allocate_at_least` returns.
   struct Allocation {
+    /// The block, or nullptr on failure.
     void* ptr;
-    std::size_t size; // usable bytes, at least the requested size
+    /// Its usable bytes, at least the requested size (0 on failure).
+    std::size_t size;
   };
 
+  /// A heap that takes its pages from `cx`, which must outlive it; at most
+  /// one Heap uses a Context at a time. Allocates nothing until the first
+  /// request. Never throws.
   explicit Heap(Context<B>& cx) noexcept : owner_(&cx), cx_(&cx) {
     std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
   }
@@ -81,13 +90,16 @@ public:
   /// every allocation lands in `fallback` (nullptr: fails). It can free any
   /// block through the cross-thread path. Global allocators start each
   /// thread on such a placeholder, so their fast path needs no "is this
-  /// thread set up?" test.
+  /// thread set up?" test. Never throws.
   constexpr Heap(detail::DetachedHeapTag, detail::HeapFallback fallback) noexcept
       : owner_(&detail::detached_owner_tag), cx_(nullptr), fallback_(fallback) {
     for (Page*& slot : direct_)
       slot = &detail::empty_page;
   }
 
+  /// Takes over `other`'s pages and Context; `other` is left detached (it
+  /// only frees, and every allocation from it returns nullptr). Never
+  /// throws.
   Heap(Heap&& other) noexcept
       : owner_(other.owner_), known_segment_(other.known_segment_), cx_(other.cx_),
         fallback_(other.fallback_) {
@@ -97,6 +109,8 @@ public:
     other.detach();
   }
 
+  /// Abandons this heap's pages (as the destructor does), then takes over
+  /// `other`'s as the move constructor does. Never throws.
   Heap& operator=(Heap&& other) noexcept {
     if (this != &other) {
       abandon();
@@ -116,15 +130,21 @@ public:
   Heap& operator=(Heap const&) = delete;
 
   /// Blocks still alive stay valid: their segments are abandoned to the
-  /// Arenas, where another Context reclaims them.
+  /// Arenas, where another Context reclaims them (and any thread may still
+  /// free them). Runs on the heap's thread, or on any thread once no other
+  /// thread allocates from or frees through this heap.
   ~Heap() { abandon(); }
 
+  /// The Context it takes pages from (undefined for a detached heap, which
+  /// has none). Never throws.
   Context<B>& context() const noexcept { return *cx_; }
 
   /// At least `size` bytes aligned to `align`, or nullptr when out of
   /// memory or `align` is above 16 and not a power of two (every block is
   /// 16-aligned, so smaller alignments are met whatever they are). Never
-  /// throws. Size 0 gives a unique pointer.
+  /// throws. Size 0 gives a unique pointer. The non-throwing allocation of
+  /// every Ferroc type has this name. Heap's thread only; O(1) when a page
+  /// of the size class has a free block (the inlined fast path).
   [[nodiscard]] FERROC_MALLOC_ATTR FERROC_INLINE void*
   try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
@@ -141,14 +161,17 @@ public:
     return allocate_slow(size, align, false);
   }
 
-  /// Deprecated spelling of `try_allocate` (same contract); removed in the
-  /// next release.
+  /// Deprecated spelling of `try_allocate` (same contract: nullptr on
+  /// failure, never throws, heap's thread only); removed in the next
+  /// release.
   [[deprecated("ferroc: Heap::allocate is now Heap::try_allocate")]] [[nodiscard]] void*
   allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return try_allocate(size, align);
   }
 
-  /// As `try_allocate`, with the whole usable block set to zero.
+  /// As `try_allocate`, with the whole usable block set to zero (memory
+  /// fresh from a base that gives zeroed memory is not written again).
+  /// nullptr on failure; never throws. Heap's thread only.
   [[nodiscard]] FERROC_MALLOC_ATTR void*
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
@@ -162,14 +185,19 @@ public:
   }
 
   /// As `try_allocate`, and tells how many bytes are really usable (C++23's
-  /// allocate_at_least). `ptr` is nullptr on failure.
+  /// allocate_at_least). `ptr` is nullptr (and `size` 0) on failure; never
+  /// throws. Heap's thread only.
   [[nodiscard]] Allocation
   allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     void* p = try_allocate(size, align);
     return {p, p == nullptr ? 0 : usable_size(p)};
   }
 
-  /// Frees a block of any Heap of the same Arenas; nullptr does nothing.
+  /// Frees a block of any Heap of the same Arenas, whichever thread
+  /// allocated it; nullptr does nothing. Never throws. Called on this heap's
+  /// thread; a block of another thread's heap goes back to its page through
+  /// that page's atomic list. Freeing anything else, or twice, is undefined
+  /// (checked mode stops the process with a message).
   FERROC_INLINE void deallocate(void* p) noexcept {
     if (FERROC_UNLIKELY(p == nullptr))
       return;
@@ -181,7 +209,8 @@ public:
   /// `align` an alignment it was asked with (or a smaller power of two).
   /// Checked mode stops the process when they do not match the block; a
   /// release build frees as `deallocate` does (its page already tells the
-  /// block's size, so the size saves no work). nullptr does nothing.
+  /// block's size, so the size saves no work). nullptr does nothing. Never
+  /// throws. Heap's thread only.
   void deallocate_sized(void* p, std::size_t size,
                         std::size_t align = alignof(std::max_align_t)) noexcept {
     if (p == nullptr)
@@ -193,7 +222,8 @@ public:
     deallocate_nonnull(p);
   }
 
-  /// `deallocate` for a caller that has ruled out nullptr already.
+  /// `deallocate` for a caller that has ruled out nullptr already. Never
+  /// throws. Heap's thread only.
   FERROC_INLINE void deallocate_nonnull(void* p) noexcept {
     if constexpr (detail::instrumented)
       deallocate_instrumented(p);
@@ -205,7 +235,8 @@ public:
   /// `free` of a malloc replacement): one outside every Arenas' segments
   /// (the process-wide segment map) is left alone and false returned;
   /// nullptr too. The segment of the last such check is remembered, so
-  /// frees into it skip the map.
+  /// frees into it skip the map. Returns whether `p` was freed; never
+  /// throws. Heap's thread only.
   FERROC_INLINE bool deallocate_if_ours(void* p) noexcept {
     if (FERROC_LIKELY(detail::segment_of(p) == known_segment_)) {
       deallocate_nonnull(p);
@@ -214,9 +245,11 @@ public:
     return deallocate_if_ours_slow(p);
   }
 
-  /// The fast path of `allocate` alone: a block of at least `size` bytes
-  /// (16-byte aligned) when one is at hand, else nullptr (call `allocate`).
-  /// Lets a caller keep its own slow path out of line.
+  /// The fast path of `try_allocate` alone: a block of at least `size`
+  /// bytes (16-byte aligned) when one is at hand, else nullptr (then call
+  /// `try_allocate`). Lets a caller keep its own slow path out of line.
+  /// Always nullptr in checked and tracked builds. Never throws. Heap's
+  /// thread only; O(1).
   FERROC_INLINE void* try_allocate_fast(std::size_t size) noexcept {
     if constexpr (detail::instrumented)
       return nullptr;
@@ -257,7 +290,10 @@ private:
 public:
   /// Resizes a block, keeping its contents up to the smaller size. Keeps `p`
   /// when `new_size` fits its block and uses at least half of it; otherwise
-  /// moves it. On failure returns nullptr and `p` stays valid.
+  /// moves it. On failure returns nullptr and `p` stays valid. `p` nullptr
+  /// is `try_allocate(new_size, align)`. `p` may be a block of any Heap of
+  /// the same Arenas. Never throws. Heap's thread only; O(new_size) when
+  /// the block moves.
   [[nodiscard]] void* reallocate(void* p, std::size_t new_size,
                                  std::size_t align = alignof(std::max_align_t)) noexcept {
     if (p == nullptr)
@@ -279,6 +315,8 @@ public:
 
   /// Bytes usable at `p` (a block of any Heap of the same Arenas), at least
   /// what was requested; 0 for nullptr, as `malloc_usable_size(NULL)`.
+  /// Never throws. May run on any thread (it reads only the block's page),
+  /// as long as the block stays allocated meanwhile; O(1).
   std::size_t usable_size(void const* p) const noexcept {
     if (p == nullptr)
       return 0;
@@ -291,7 +329,8 @@ public:
   /// it handed out and took back per size class (including blocks of pages
   /// it took over from exited threads), and the pages and segments its
   /// Context holds. Huge blocks, committed and reserved bytes belong to the
-  /// Arenas only (Arenas::stats). A detached heap reports nothing.
+  /// Arenas only (Arenas::stats). A detached heap reports nothing. Never
+  /// throws. Heap's thread only; O(size classes).
   Stats stats() const noexcept {
     Stats s;
     if constexpr (detail::stats_enabled) {
@@ -311,6 +350,8 @@ public:
   /// Runs delayed clean-up now: returns blocks other threads freed, frees
   /// empty pages. With `force`, also reclaims abandoned segments and gives
   /// the physical memory of free pages and empty segments back to the base.
+  /// Never throws. Heap's thread only; walks every page of the heap
+  /// (O(pages), and O(abandoned segments) more when forced).
   void collect(bool force = false) noexcept;
 
   /// Calls `fn(void* block, std::size_t usable)` for every live block of
@@ -318,14 +359,16 @@ public:
   /// large_block_max: a segment of their own, which no heap owns) are not
   /// visited. It first takes in what other threads freed; a block another
   /// thread frees while the walk runs may or may not be reported. `fn` must
-  /// not allocate from or free to this heap.
+  /// not allocate from or free to this heap. Throws what `fn` throws (and is
+  /// noexcept when `fn` is). Heap's thread only; O(pages + live blocks).
   template <class F> void visit(F&& fn) noexcept(noexcept(fn(nullptr, std::size_t{})));
 
   /// Frees every block of this heap at once (arena-style use): all its
   /// pages go back to their segments as if each block had been freed. Every
   /// pointer the heap handed out becomes invalid, also in other threads,
   /// which must not free them any more; huge blocks (see `visit`) stay
-  /// valid and are freed one by one as usual. The heap stays usable.
+  /// valid and are freed one by one as usual. The heap stays usable. Never
+  /// throws. Heap's thread only; O(pages).
   void destroy() noexcept;
 
 private:

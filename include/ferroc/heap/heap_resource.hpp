@@ -21,13 +21,20 @@ inline namespace FERROC_CONFIG_NS {
 /// resource is a heap_resource; built without RTTI (-fno-rtti), a resource
 /// compares equal to itself only, which is always safe (a container then
 /// copies instead of stealing memory across resources).
+///
+/// Not thread-safe, as its Heap is not: allocate and free on the heap's
+/// thread only.
+///
+/// @tparam B the base allocator of the heap's Arenas.
 template <BaseAlloc B> class heap_resource final : public std::pmr::memory_resource {
 public:
+  /// A resource over `heap`, which must outlive it. Never throws.
   explicit heap_resource(Heap<B>& heap) noexcept : heap_(&heap) {}
+  /// The Heap it allocates from. Never throws.
   Heap<B>& heap() const noexcept { return *heap_; }
 
   /// The non-throwing allocation: `heap().try_allocate(bytes, align)`,
-  /// nullptr on failure. Owning thread of the heap only.
+  /// nullptr on failure. Never throws. Heap's thread only.
   [[nodiscard]] void* try_allocate(std::size_t bytes,
                                    std::size_t align = alignof(std::max_align_t)) noexcept {
     return heap_->try_allocate(bytes, align);
@@ -35,7 +42,7 @@ public:
 
   /// Frees a block of any heap of the same Arenas; nullptr does nothing.
   /// No size needed (the memory_resource overload with a size stays
-  /// available).
+  /// available). Never throws. Heap's thread only.
   void deallocate(void* p) noexcept { heap_->deallocate(p); }
   using std::pmr::memory_resource::deallocate;
 
