@@ -23,6 +23,7 @@ packages=(
   time    # /usr/bin/time: peak RSS of the real-program benchmarks
   python3
   python3-matplotlib # benchmark plots
+  doxygen            # reference documentation (scripts/docs.sh)
 )
 if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "setup: not a Debian-like system; make sure these (or their equivalents) are installed:" >&2
