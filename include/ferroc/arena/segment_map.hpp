@@ -9,17 +9,19 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
-// A process-wide bitmap with one bit per segment-sized piece of the address
-// space: set while the piece belongs to some Arenas. It lets `free` tell a
-// pointer of ours from a foreign one (another allocator's, a stack or
-// global address) in a few instructions, which a malloc replacement needs.
-//
-// It covers a 48-bit address space: with 4 MiB segments 2^26 of them, 8 MiB
-// of zero-initialised storage of which only the pages for memory in use are
-// ever touched (2^(45 - FERROC_SEGMENT_SHIFT) bytes in general, so it is off
-// by default for segments below 1 MiB: 512 MiB for 64 KiB segments).
-// Define FERROC_SEGMENT_MAP=0 to leave it out (e.g. on a small target
-// without an MMU); membership tests then answer "ours" for every pointer.
+/// \file
+/// A process-wide bitmap with one bit per segment-sized piece of the address
+/// space: set while the piece belongs to some Arenas. It lets `free` tell a
+/// pointer of ours from a foreign one (another allocator's, a stack or
+/// global address) in a few instructions, which a malloc replacement needs.
+
+/// The segment map. 1: keep it. It covers a 48-bit address space: with 4 MiB
+/// segments 2^26 of them, 8 MiB of zero-initialised storage of which only
+/// the pages for memory in use are ever touched (2^(45 - FERROC_SEGMENT_SHIFT)
+/// bytes in general, so it is off by default for segments below 1 MiB: 512
+/// MiB for 64 KiB segments). 0 leaves it out (a small target without an
+/// MMU, say); membership tests then answer "ours" for every pointer, and
+/// the C API's `free` trusts every pointer it is given.
 #ifndef FERROC_SEGMENT_MAP
 #if FERROC_SEGMENT_SHIFT >= 20
 #define FERROC_SEGMENT_MAP 1

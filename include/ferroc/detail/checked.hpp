@@ -1,29 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// Checked mode (FERROC_CHECKED=1): misuse of the allocator ends the process
-// with a message that names the fault and the address, instead of
-// corrupting memory silently. It finds
-//
-//   - double frees and frees of pointers Ferroc never handed out (a stack
-//     or global address, another allocator's block),
-//   - frees of interior pointers, and frees through a Heap of other Arenas,
-//   - free-list links overwritten after a free (links are stored encoded
-//     with a per-page key and validated when followed),
-//   - writes past the end of a block: every block gets a trailer (a sealed
-//     word and its geometry) and at least one fill byte after the requested
-//     size, both checked when the block is freed,
-//   - sized frees (free_sized, free_aligned_sized, sized operator delete)
-//     whose size is not the one the block was asked with, or whose
-//     alignment the block does not have.
-//
-// A block then costs its size plus 17 bytes, rounded to its class, and
-// `usable_size` reports the requested size exactly (a program may write no
-// further). Release builds (the default) compile none of it.
-//
-// What it cannot see: a double free of a block that was allocated again in
-// between (the second free then frees the new owner's block), and writes
-// past the end that skip the fill byte and land on another block.
+/// \file
+/// Checked mode (FERROC_CHECKED=1): misuse of the allocator ends the process
+/// with a message that names the fault and the address, instead of
+/// corrupting memory silently. It finds
+///
+///   - double frees and frees of pointers Ferroc never handed out (a stack
+///     or global address, another allocator's block),
+///   - frees of interior pointers, and frees through a Heap of other Arenas,
+///   - free-list links overwritten after a free (links are stored encoded
+///     with a per-page key and validated when followed),
+///   - writes past the end of a block: every block gets a trailer (a sealed
+///     word and its geometry) and at least one fill byte after the requested
+///     size, both checked when the block is freed,
+///   - sized frees (free_sized, free_aligned_sized, sized operator delete)
+///     whose size is not the one the block was asked with, or whose
+///     alignment the block does not have.
+///
+/// A block then costs its size plus 17 bytes, rounded to its class, and
+/// `usable_size` reports the requested size exactly (a program may write no
+/// further). Release builds (the default) compile none of it.
+///
+/// What it cannot see: a double free of a block that was allocated again in
+/// between (the second free then frees the new owner's block), and writes
+/// past the end that skip the fill byte and land on another block.
 
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,8 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
+/// Checked mode. 1: checked mode, as this file describes; 0 (default): none
+/// of it is compiled. CMake: -DFERROC_CHECKED=ON.
 #ifndef FERROC_CHECKED
 #define FERROC_CHECKED 0
 #endif

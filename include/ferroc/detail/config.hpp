@@ -4,62 +4,68 @@
 #include <cstddef>
 #include <cstdint>
 
-// The build options of the library and the geometry that follows from them.
-// Everything that depends on a size is derived from the three shifts below,
-// so they are the knobs an embedded build turns. Define them (plain decimal
-// integers, the same in every translation unit of a program) before the
-// first Ferroc include, or with -D:
-//
-//   FERROC_SEGMENT_SHIFT      log2 of the segment size: the unit the arenas
-//                             hand out, aligned to its size (default 22, 4 MiB)
-//   FERROC_SMALL_PAGE_SHIFT   log2 of the small page size (default 16, 64 KiB);
-//                             at least 12 (one OS page), at most 64 pages per segment
-//   FERROC_MEDIUM_PAGE_SHIFT  log2 of the medium page size (default 19, 512 KiB);
-//                             above the small page, at most the segment
-//   FERROC_SINGLE_THREADED    1: no thread-local storage and no atomic
-//                             operations (detail/atomic.hpp); one thread uses
-//                             the library, and the global allocator layer
-//                             (global/, ferroc.h, override.hpp) is not available
-//   FERROC_STAT               1: keep statistics (detail/stats.hpp, ferroc/stats.hpp);
-//                             0 (default): the allocation paths count nothing
-//   FERROC_PURGE_DELAY_MS     milliseconds that segment slots given back to
-//                             an arena (and, four times that, free pages)
-//                             stay committed at least before their memory
-//                             goes back to the base (default 10; 0 decommits
-//                             at once); Arenas::set_purge_delay_ms changes it
-//                             at run time. Only bases that can decommit use it
-//
-// A segment's first page loses the segment header (its page descriptors,
-// segment_header_size) and must keep at least half of itself. For a region
-// of a few hundred KiB, 64 KiB segments with 4 KiB small and 16 KiB medium
-// pages work well (-DFERROC_SEGMENT_SHIFT=16 -DFERROC_SMALL_PAGE_SHIFT=12
-// -DFERROC_MEDIUM_PAGE_SHIFT=14); see docs/embedded.md.
-//
-// Every name of the library lives in an inline namespace that spells these
-// options (ferroc::g22_16_19 by default, ..._st when single-threaded, ..._stat
-// with statistics): two
-// translation units built with different options then use different
-// symbols, and linking them together cannot silently mix two layouts of
-// the same type.
+/// \file
+/// The build options of the library and the geometry that follows from them.
+///
+/// Everything that depends on a size is derived from the three shifts
+/// below, FERROC_SEGMENT_SHIFT, FERROC_SMALL_PAGE_SHIFT and
+/// FERROC_MEDIUM_PAGE_SHIFT, so they are the knobs an embedded build turns.
+/// Define the options (plain decimal integers, the same in every
+/// translation unit of a program) before the first Ferroc include, or with
+/// -D. Besides those of this file, the headers read FERROC_CHECKED
+/// (detail/checked.hpp), FERROC_TRACK_VALGRIND and FERROC_TRACK_ASAN
+/// (detail/track.hpp), FERROC_SEGMENT_MAP (arena/segment_map.hpp) and
+/// FERROC_WEAK_CXX_RUNTIME (override.hpp).
+///
+/// A segment's first page loses the segment header (its page descriptors,
+/// segment_header_size) and must keep at least half of itself. For a region
+/// of a few hundred KiB, 64 KiB segments with 4 KiB small and 16 KiB medium
+/// pages work well (-DFERROC_SEGMENT_SHIFT=16 -DFERROC_SMALL_PAGE_SHIFT=12
+/// -DFERROC_MEDIUM_PAGE_SHIFT=14); see docs/embedded.md.
+///
+/// Every name of the library lives in an inline namespace that spells these
+/// options (ferroc::g22_16_19 by default, ..._st when single-threaded, ..._stat
+/// with statistics): two translation units built with different options
+/// then use different symbols, and linking them together cannot silently
+/// mix two layouts of the same type.
 
+/// log2 of the segment size: the unit the arenas hand out, aligned to its
+/// size. Default 22 (4 MiB); at most 32, and at most 6 above
+/// FERROC_SMALL_PAGE_SHIFT (one 64-bit word tracks the pages of a segment).
 #ifndef FERROC_SEGMENT_SHIFT
 #define FERROC_SEGMENT_SHIFT 22
 #endif
+/// log2 of the small page size. Default 16 (64 KiB); at least 12 (one OS
+/// page), and a segment holds at most 64 small pages.
 #ifndef FERROC_SMALL_PAGE_SHIFT
 #define FERROC_SMALL_PAGE_SHIFT 16
 #endif
+/// log2 of the medium page size. Default 19 (512 KiB); above the small
+/// page, at most the segment.
 #ifndef FERROC_MEDIUM_PAGE_SHIFT
 #define FERROC_MEDIUM_PAGE_SHIFT 19
 #endif
+/// Single-threaded build. 1: no thread-local storage and no atomic operations
+/// (detail/atomic.hpp); one thread uses the library, and the global allocator layer (global/,
+/// ferroc.h, override.hpp) is not available. Default 0.
 #ifndef FERROC_SINGLE_THREADED
 #define FERROC_SINGLE_THREADED 0
 #endif
+/// Statistics. 1: keep statistics (ferroc/stats.hpp); 0 (default): the allocation paths
+/// count nothing, and a report holds only the segments in use and the
+/// abandoned segments.
 #ifndef FERROC_STAT
 #define FERROC_STAT 0
 #endif
+/// Milliseconds that segment slots given back to an arena (and, four times
+/// that, free pages) stay committed at least before their memory goes back
+/// to the base. Default 10; 0 decommits at once. Arenas::set_purge_delay_ms
+/// changes it at run time. Only bases that can decommit use it.
 #ifndef FERROC_PURGE_DELAY_MS
 #define FERROC_PURGE_DELAY_MS 10
 #endif
+
+/// \cond internal
 
 // The options that change the layout of the library's types, as a suffix
 // of the namespace name.
@@ -78,13 +84,22 @@
 #define FERROC_CONFIG_NS_EXPAND(seg, small, medium, variant)                                       \
   FERROC_CONFIG_NS_PASTE(seg, small, medium, variant)
 
+/// \endcond
+
 /// The inline namespace that holds the whole library: `namespace ferroc {
-/// inline namespace FERROC_CONFIG_NS { ... } }` in every header.
+/// inline namespace FERROC_CONFIG_NS { ... } }` in every header. Its name
+/// spells the options that change the layout of types (g22_16_19 by
+/// default), so code refers to `ferroc::Heap` whatever the build.
 #define FERROC_CONFIG_NS                                                                           \
   FERROC_CONFIG_NS_EXPAND(FERROC_SEGMENT_SHIFT, FERROC_SMALL_PAGE_SHIFT, FERROC_MEDIUM_PAGE_SHIFT, \
                           FERROC_VARIANT_SUFFIX)
 
+/// Ferroc, a lock-free, multithreaded memory allocator. Its names live in the
+/// inline namespace FERROC_CONFIG_NS; namespace `ferroc::detail` holds the
+/// implementation and is no part of the API.
 namespace ferroc {
+/// The names of the library for one set of build options (see
+/// FERROC_CONFIG_NS; g22_16_19 in the default build).
 inline namespace FERROC_CONFIG_NS {
 namespace detail {
 

@@ -1,23 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// Tells a memory checker which bytes of our memory are blocks a program may
-// touch, so that its use-after-free, overflow and leak reports cover Ferroc's
-// blocks as they cover malloc's. One of:
-//
-//   FERROC_TRACK_VALGRIND=1  Valgrind memcheck client requests: each Arenas
-//                            is a memory pool whose chunks are the live
-//                            blocks (so destroying an Arenas frees them
-//                            all, as it does), free blocks are no-access;
-//                            needs <valgrind/memcheck.h> and runs at full
-//                            speed outside Valgrind.
-//   FERROC_TRACK_ASAN=1      AddressSanitizer poisoning (build with
-//                            -fsanitize=address); freed and never-used
-//                            blocks are poisoned.
-//
-// Off (the default) every hook is an empty inline function. On, the
-// allocation fast paths take the instrumented path of Heap instead.
-//
+/// \file
+/// Tells a memory checker which bytes of our memory are blocks a program may
+/// touch, so that its use-after-free, overflow and leak reports cover Ferroc's
+/// blocks as they cover malloc's: FERROC_TRACK_VALGRIND or FERROC_TRACK_ASAN
+/// (one at most; CMake: -DFERROC_TRACK=valgrind or asan).
+///
+/// Off (the default) every hook is an empty inline function. On, the
+/// allocation fast paths take the instrumented path of Heap instead.
+
 // The allocator itself reads and writes free blocks (their list links,
 // checked mode's trailer): it opens such bytes with `allow` for the access
 // and closes them again with `forbid`.
@@ -26,9 +18,15 @@
 
 #include "ferroc/detail/config.hpp"
 
+/// Tracking for Valgrind memcheck. 1: client requests. Each Arenas is a memory pool whose
+/// chunks are the live blocks (so destroying an Arenas frees them all, as it
+/// does), and free blocks are no-access. Needs `<valgrind/memcheck.h>` and
+/// runs at full speed outside Valgrind. Default 0.
 #ifndef FERROC_TRACK_VALGRIND
 #define FERROC_TRACK_VALGRIND 0
 #endif
+/// Tracking for AddressSanitizer. 1: poisoning (build with
+/// -fsanitize=address): freed and never-used blocks are poisoned. Default 0.
 #ifndef FERROC_TRACK_ASAN
 #define FERROC_TRACK_ASAN 0
 #endif
