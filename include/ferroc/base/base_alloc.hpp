@@ -17,7 +17,13 @@ inline namespace FERROC_CONFIG_NS {
 /// - `allocate(size, align)`: a chunk of at least `size` bytes aligned to
 ///   `align` (a power of two, usually the segment size), or nullptr. Called
 ///   from any thread, rarely (once per arena or huge block).
-/// - `deallocate(p, size)`: give back a chunk exactly as it was handed out.
+/// - `deallocate(p, size)`: give back a chunk exactly as it was handed out
+///   (`size` as it was asked for).
+///
+/// Both are `noexcept` and report failure by nullptr only. Any thread may
+/// call them, several at the same time: a base must be thread-safe
+/// (`MmapAlloc` holds no state; `SpanBase` and `Static` take a spin lock).
+/// An Arenas gives back every chunk it took when it is destroyed.
 template <class B>
 concept BaseAlloc = requires(B& base, void* p, std::size_t size, std::size_t align) {
   {std::bool_constant<B::is_zeroed>{}};
@@ -30,6 +36,14 @@ concept BaseAlloc = requires(B& base, void* p, std::size_t size, std::size_t ali
 /// Optional capability: hand the physical memory of a range back while the
 /// range stays reserved. `B::decommit_zeroes` says whether it then reads as
 /// zero again (true for `MADV_DONTNEED` on private anonymous memory).
+///
+/// - `decommit(p, size)`: whole OS pages inside a chunk the base handed
+///   out; the range stays usable and is backed again when touched.
+///   `noexcept`; any thread, several at the same time.
+///
+/// Over such a base the arenas give memory back after a purge delay
+/// (Arenas::set_purge_delay_ms) and grow with the memory in use; over one
+/// without it (a fixed region) memory is only reused.
 template <class B>
 concept DecommitBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t size) {
   {std::bool_constant<B::decommit_zeroes>{}};

@@ -15,10 +15,22 @@ inline namespace FERROC_CONFIG_NS {
 /// Virtual memory from the OS (POSIX `mmap`). Chunks are reserved, not
 /// populated: the kernel backs a page on first touch, and `decommit` gives it
 /// back with `MADV_DONTNEED` while the range stays mapped.
+///
+/// It holds no state: all instances are interchangeable, copies are cheap,
+/// and every member may run on any thread at the same time (each is one or
+/// a few system calls). The default base of the global allocator.
 struct MmapAlloc {
+  /// Fresh mappings read as zero.
   static constexpr bool is_zeroed = true;
+  /// A decommitted range reads as zero again (private anonymous memory).
   static constexpr bool decommit_zeroes = true;
 
+  /// Maps `size` bytes, rounded up to whole OS pages, aligned to `align` (a
+  /// power of two). Beyond an OS page's alignment it maps `size + align`
+  /// bytes and unmaps the ends that the alignment leaves over. The mapping
+  /// is made with `MAP_NORESERVE`, so it commits nothing until touched.
+  /// Returns nullptr when `size` is 0 or too large to round or pad, or when
+  /// the kernel refuses the mapping. Never throws.
   void* allocate(std::size_t size, std::size_t align) noexcept {
     size = detail::align_up(size, detail::os_page_size);
     if (size == 0)
@@ -44,12 +56,19 @@ struct MmapAlloc {
     return raw + front;
   }
 
+  /// Unmaps chunk `p` of `size` bytes (as it was asked of `allocate`; it is
+  /// rounded up alike). Never throws; a failing `munmap` is ignored.
   void deallocate(void* p, std::size_t size) noexcept {
     ::munmap(p, detail::align_up(size, detail::os_page_size));
   }
 
+  /// Gives the physical pages of `[p, p + size)` (page-aligned, inside a
+  /// chunk of ours) back to the OS with `madvise(MADV_DONTNEED)`; the range
+  /// stays mapped and reads as zero when touched again. Never throws; a
+  /// failing `madvise` is ignored (the memory then stays committed).
   void decommit(void* p, std::size_t size) noexcept { ::madvise(p, size, MADV_DONTNEED); }
 
+  /// Always true: memory one instance mapped may go back through any other.
   friend bool operator==(MmapAlloc, MmapAlloc) noexcept { return true; }
 
 private:

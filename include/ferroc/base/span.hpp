@@ -201,27 +201,48 @@ private:
 /// Arenas ask for chunks aligned to the segment size (4 MiB by default,
 /// FERROC_SEGMENT_SHIFT), so a region that does not start on such a
 /// boundary loses up to one segment to alignment.
+///
+/// Thread-safe: `allocate` and `deallocate` take a spin lock around the
+/// table of free ranges (they run once per arena or huge block, not per
+/// allocation), and `used_bytes` reads an atomic counter.
 class SpanBase {
 public:
-  // The region holds whatever it held before, and reused chunks old data.
+  /// The region holds whatever it held before, and reused chunks old data.
   static constexpr bool is_zeroed = false;
 
   /// The `size` bytes at `start`; a null `start` gives an empty region.
+  /// Touches nothing (the table of free ranges is set up by the first
+  /// `allocate`), so a static SpanBase is constant-initialised.
   constexpr SpanBase(void* start, std::size_t size) noexcept
       : start_(start), size_(start != nullptr ? size : 0) {}
   SpanBase(SpanBase const&) = delete;
   SpanBase& operator=(SpanBase const&) = delete;
 
+  /// The region's size in bytes (0 for a null start).
   std::size_t capacity() const noexcept { return size_; }
+  /// The region's start, as given.
   void* data() const noexcept { return start_; }
 
-  /// Bytes currently handed out (chunk sizes as requested).
+  /// Bytes currently handed out (chunk sizes as requested). A relaxed read:
+  /// while other threads allocate, some recent value.
   std::size_t used_bytes() const noexcept { return table_.used_bytes(); }
 
+  /// A chunk of `size` bytes aligned to `align` (a power of two), carved
+  /// from the free ranges of the region: a chunk aligned to the segment
+  /// size or more from the first range that fits; a smaller one from the
+  /// first end of a range where it splits no whole segment, or else where
+  /// it splits the fewest. Returns nullptr when `size` is 0 or larger
+  /// than the region, `align` is not a power of two, or no free range
+  /// fits. Never calls the system; never throws. Linear in the number of
+  /// free ranges (at most 64).
   void* allocate(std::size_t size, std::size_t align) noexcept {
     return table_.allocate(static_cast<std::byte*>(start_), size_, size, align);
   }
 
+  /// Gives back chunk `p` exactly as `allocate` handed it out (`size` as
+  /// asked), merged with the free ranges next to it; nullptr does nothing.
+  /// Should 64 free ranges already lie apart and the chunk touch none of
+  /// them, it stays unused until a neighbour comes back. Never throws.
   void deallocate(void* p, std::size_t size) noexcept {
     table_.deallocate(static_cast<std::byte*>(start_), p, size);
   }

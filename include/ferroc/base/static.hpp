@@ -27,6 +27,9 @@ inline namespace FERROC_CONFIG_NS {
 /// on the variable avoids that. `N` must be at least two segments (a
 /// compile-time error otherwise). The object is all zero until first used,
 /// so in static storage it takes no space in the program image (.bss).
+///
+/// Thread-safe as `SpanBase` is: `allocate` and `deallocate` take a spin
+/// lock, `used_bytes` reads an atomic counter.
 template <std::size_t N> class Static {
   static_assert(N >= detail::region_min_size,
                 "ferroc::Static<N>: N must be at least two segments (2 << FERROC_SEGMENT_SHIFT "
@@ -35,22 +38,30 @@ template <std::size_t N> class Static {
                 "whole segment; for a smaller region choose smaller segments (docs/embedded.md)");
 
 public:
-  // Reused chunks hold old data, so fresh memory is not known to be zero.
+  /// Reused chunks hold old data, so fresh memory is not known to be zero.
   static constexpr bool is_zeroed = false;
 
+  /// An empty region, all zero: constant-initialised.
   constexpr Static() noexcept = default;
   Static(Static const&) = delete;
   Static& operator=(Static const&) = delete;
 
+  /// The region's size in bytes, `N`.
   static constexpr std::size_t capacity() noexcept { return N; }
 
-  /// Bytes currently handed out (chunk sizes as requested).
+  /// Bytes currently handed out (chunk sizes as requested). A relaxed read:
+  /// while other threads allocate, some recent value.
   std::size_t used_bytes() const noexcept { return table_.used_bytes(); }
 
+  /// A chunk of `size` bytes aligned to `align` (a power of two) from the
+  /// region, or nullptr: see SpanBase::allocate, which works the same.
+  /// Never calls the system; never throws.
   void* allocate(std::size_t size, std::size_t align) noexcept {
     return table_.allocate(storage_, N, size, align);
   }
 
+  /// Gives back chunk `p` exactly as `allocate` handed it out; nullptr does
+  /// nothing. See SpanBase::deallocate. Never throws.
   void deallocate(void* p, std::size_t size) noexcept { table_.deallocate(storage_, p, size); }
 
 private:
