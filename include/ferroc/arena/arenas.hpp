@@ -53,9 +53,11 @@ inline std::int64_t monotonic_ns() noexcept {
 /// so a process reserves address space in step with its live data.
 ///
 /// Thread-safe and lock-free (the base itself is called rarely: once per
-/// arena and per very large block). Create it before, and destroy it after,
-/// every Context that uses it: destroying it returns all its memory to the
-/// base, live blocks included.
+/// arena and per very large block): every member but the constructor and
+/// the destructor may run on any thread, several at the same time. Create
+/// it before, and destroy it after, every Context that uses it: destroying
+/// it returns its arenas to the base, live blocks included. Not copyable or
+/// movable (segments and Contexts point at it).
 ///
 /// Over a base that can decommit, released slots stay committed for a purge
 /// delay (`set_purge_delay_ms`) and are decommitted only when it has passed,
@@ -66,6 +68,7 @@ template <BaseAlloc B> class Arenas {
   using BaseHandle = std::conditional_t<detail::held_by_reference<B>, B*, B>;
 
 public:
+  /// \cond internal
   /// Memory of a fresh or purged slot reads as zero (a zeroing base that
   /// zeroes on decommit). A slot reused before its purge does not: see
   /// `Claim::zeroed`.
@@ -75,15 +78,29 @@ public:
     else
       return false;
   }();
+  /// \endcond
 
+  /// Arenas over a copy of `base`, a handle-like base such as MmapAlloc.
+  /// Takes nothing from the base yet: the first arena comes with the first
+  /// claim. constexpr, so a static Arenas is constant-initialised. Never
+  /// throws.
   constexpr explicit Arenas(B base) noexcept requires(!detail::held_by_reference<B>)
       : base_(std::move(base)) {}
+  /// Arenas over `base` by reference, a base that owns its memory and
+  /// cannot be copied (Static, SpanBase): `base` must outlive the Arenas.
+  /// Otherwise as the constructor above.
   constexpr explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>)
       : base_(&base) {}
 
   Arenas(Arenas const&) = delete;
   Arenas& operator=(Arenas const&) = delete;
 
+  /// Gives every arena back to the base, with the blocks still in it: no
+  /// Context (or Heap) of these Arenas may be alive, no block of them be
+  /// used afterwards, and no other thread use the Arenas meanwhile. A huge
+  /// block that got a chunk of the base of its own (one larger than an
+  /// arena) is not among the arenas: free it before, or its chunk stays
+  /// with the base.
   ~Arenas() {
     // relaxed: no other thread uses an Arenas that is being destroyed.
     if (track_pool_.load(std::memory_order_relaxed) == track_pool_ready)
@@ -99,6 +116,8 @@ public:
     }
   }
 
+  /// The base, for memory the caller manages itself (a global allocator
+  /// carves its threads' data from it). Any thread: a base is thread-safe.
   B& base() noexcept {
     if constexpr (detail::held_by_reference<B>)
       return *base_;
@@ -106,20 +125,30 @@ public:
       return base_;
   }
 
-  /// Frees a block without any Heap, from any thread (defined with the heap
-  /// layer, in ferroc/heap/heap_free.hpp, which ferroc/heap/heap.hpp includes).
+  /// Frees block `p` of any Heap of these Arenas without a Heap, from any
+  /// thread (one without a Context too); nullptr does nothing. It takes the
+  /// cross-thread path: the block goes back to its page's owner, which takes
+  /// it in at its next allocation slow path or collect; a huge block's
+  /// segment goes back at once. `p` must be a live block of these Arenas
+  /// (checked mode stops the process on one that is not). Never throws.
+  /// (Defined with the heap layer, in ferroc/heap/heap_free.hpp, which
+  /// ferroc/heap/heap.hpp includes.)
   void deallocate(void* p) noexcept;
 
-  /// Segments currently claimed from the arenas or the base, abandoned ones included.
+  /// Segments currently claimed from the arenas or the base, abandoned ones
+  /// included. Any thread; a relaxed read.
   std::size_t segments_in_use() const noexcept { return segments_.current(); }
 
   /// How long released slots stay committed before they are decommitted
   /// (0: at once). Defaults to FERROC_PURGE_DELAY_MS; only bases that can
-  /// decommit use it. Takes effect for slots released from now on.
+  /// decommit use it. Takes effect for slots released from now on (free
+  /// pages of segments in use wait four times as long). Any thread.
   void set_purge_delay_ms(std::uint32_t ms) noexcept {
     // relaxed: a setting; a slot released with the old value keeps it.
     purge_delay_ns_.store(std::int64_t{ms} * 1'000'000, std::memory_order_relaxed);
   }
+  /// The purge delay now, in milliseconds (see set_purge_delay_ms). Any
+  /// thread.
   std::uint32_t purge_delay_ms() const noexcept {
     // relaxed: a setting.
     return static_cast<std::uint32_t>(purge_delay_ns_.load(std::memory_order_relaxed) / 1'000'000);
@@ -140,8 +169,15 @@ public:
   /// gets the CPU only now and then finds its own releases a delay old.)
   /// Of all that waits, a round leaves as many slots committed as huge
   /// blocks recently missed (see slots_to_keep).
+  ///
+  /// Any thread, several at the same time: one of them runs the round of a
+  /// deadline, the others return. A round looks at every arena (a few
+  /// words each); without a due round it costs a load (and a clock read
+  /// while released slots wait).
+  /// Does nothing over a base that cannot decommit. Never throws.
   void purge(bool force = false) noexcept;
 
+  /// \cond internal
   /// Gives the physical memory of a range of our segments back to a
   /// decommitting base, and counts it (see decommitted_bytes).
   void decommit(void* p, std::size_t size) noexcept requires DecommitBase<B> {
@@ -149,22 +185,32 @@ public:
     // relaxed: a count that orders nothing (a decommit is a system call).
     decommitted_.fetch_add(size, std::memory_order_relaxed);
   }
+  /// \endcond
 
   /// Bytes given back to the base with a decommit so far, in all: a
   /// program (malloc_trim) sees from it whether a collect released memory.
+  /// Any thread; a relaxed read.
   std::size_t decommitted_bytes() const noexcept {
     // relaxed: a count.
     return decommitted_.load(std::memory_order_relaxed);
   }
 
-  /// Segments of dead heaps that wait to be reclaimed.
+  /// Segments of dead heaps that wait to be reclaimed. Any thread; a relaxed
+  /// read.
   std::size_t abandoned_segments() const noexcept {
     // relaxed: a statistic.
     return abandoned_count_.load(std::memory_order_relaxed);
   }
 
   /// The counters of every heap of these Arenas, those that are gone
-  /// included, and the shared gauges (see ferroc/stats.hpp).
+  /// included, and the shared gauges (see ferroc/stats.hpp). Without
+  /// FERROC_STAT only `segments` and `abandoned_segments` are set.
+  ///
+  /// Any thread, while others allocate: each counter is some recent value
+  /// (see Stats). With FERROC_STAT it walks the registry of live Contexts
+  /// under its spin lock, which threads also take when they start and
+  /// exit, adding up the counts of every size class of each: linear in the
+  /// live heaps times the size classes. Never throws.
   Stats stats() const noexcept {
     Stats s;
     s.segments = {segments_.current(), segments_.peak()};
@@ -200,6 +246,8 @@ public:
   }
 
   // ---- for the heap layer -------------------------------------------------
+  // Public for the heap layer (Context, Heap), no part of the API.
+  /// \cond internal
 
   // Statistics (FERROC_STAT): the gauges the heap layer moves, and the
   // registry of live Contexts whose counts stats() adds up.
@@ -291,6 +339,7 @@ public:
   /// reclaimer can use, abandoned again (see Context::end_reclaim_search),
   /// does not come first to every later search.
   void* reclaim(std::size_t& budget, std::size_t tag = any_tag) noexcept;
+  /// \endcond
 
 private:
   struct Arena {
@@ -403,9 +452,13 @@ private:
   Arena arenas_[detail::max_arenas];
 };
 
+/// Deduces `Arenas<B>` from a base held by value:
+/// `ferroc::Arenas arenas{ferroc::MmapAlloc{}};`.
 template <BaseAlloc B>
 requires(!detail::held_by_reference<B>) Arenas(B)
 ->Arenas<B>;
+/// Deduces `Arenas<B>` from a base used by reference:
+/// `ferroc::Arenas arenas{region};`.
 template <BaseAlloc B>
 requires(detail::held_by_reference<B>) Arenas(B&)
 ->Arenas<B>;
