@@ -51,27 +51,44 @@ template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* s
 /// list on which other threads return blocks of full pages (it outlives any
 /// move of the Heap, so pages can point at it).
 ///
-/// One per thread, not thread-safe, not copyable or movable. At most one
-/// Heap uses a Context at a time; destroy the Heap first.
+/// One per thread, not thread-safe, not copyable or movable: only the
+/// thread of the Heap that uses it touches it (other threads reach it only
+/// through the lock-free list of the pages they free into). At most one
+/// Heap uses a Context at a time; destroy the Heap first. A Context does
+/// nothing of its own: create it, hand it to a Heap, and call the Heap.
+///
+///     ferroc::Context cx{arenas};
+///     ferroc::Heap heap{cx};
 template <BaseAlloc B> class Context {
 public:
+  /// A Context that owns no segment yet, over `arenas`, which must outlive
+  /// it. Allocates nothing and never throws. With FERROC_STAT it joins the
+  /// registry of the arenas' statistics (a spin lock that other threads
+  /// take when they start and exit, and Arenas::stats).
   explicit Context(Arenas<B>& arenas) noexcept : arenas_(&arenas) {
     if constexpr (detail::stats_enabled)
       arenas.register_context(&counters_);
   }
   Context(Context const&) = delete;
   Context& operator=(Context const&) = delete;
+  /// Leaves the statistics registry, whose totals keep this Context's
+  /// counts. Holds no segment by then: the destructor of the Heap that used
+  /// it (destroy that first) abandons the segments with live blocks to the
+  /// arenas and gives the others back. Never throws.
   ~Context() {
     if constexpr (detail::stats_enabled)
       arenas_->retire_context(&counters_);
   }
 
+  /// The Arenas this Context takes its segments from. Never throws.
   Arenas<B>& arenas() const noexcept { return *arenas_; }
 
+  /// \cond internal
   /// The counts of this Context's heap (FERROC_STAT; see Heap::stats).
   detail::ContextCounters const& counters() const noexcept requires detail::stats_enabled {
     return counters_;
   }
+  /// \endcond
 
 private:
   friend class Heap<B>;
@@ -503,6 +520,7 @@ private:
       counters_;
 };
 
+/// Deduces `Context<B>` from the Arenas: `ferroc::Context cx{arenas};`.
 template <BaseAlloc B> Context(Arenas<B>&) -> Context<B>;
 
 } // namespace FERROC_CONFIG_NS
