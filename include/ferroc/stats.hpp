@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// What the allocator reports about itself: `Arenas::stats()` for all heaps
-// of one Arenas, `Heap::stats()` for one heap, `ferroc::stats()` for the
-// process-wide allocator, and `print_stats` to show any of them as a table.
-//
-// Counters of blocks, pages and bytes are kept only when the library is
-// built with FERROC_STAT=1 (`Stats::enabled`); without it a report still
-// has the segments in use and the abandoned segments, which the allocator
-// counts for its own use.
+/// \file
+/// What the allocator reports about itself: `Arenas::stats()` for all heaps
+/// of one Arenas, `Heap::stats()` for one heap, `ferroc::stats()` for the
+/// process-wide allocator, and `print_stats` to show any of them as a table.
+///
+/// Counters of blocks, pages and bytes are kept only when the library is
+/// built with FERROC_STAT=1 (`Stats::enabled`); without it a report still
+/// has the segments in use and the abandoned segments, which the allocator
+/// counts for its own use.
 
 #include <cstddef>
 #include <cstdint>
@@ -26,50 +27,78 @@ inline namespace FERROC_CONFIG_NS {
 /// A snapshot of the allocator's counters. Taken while other threads
 /// allocate, each field is some recent value of its own; when they are
 /// quiet, the fields agree.
+///
+/// A plain value: copy it, keep it, print it with `print_stats`. A report
+/// of one heap (Heap::stats) counts the frees of blocks that other heaps
+/// handed out when it took their pages over, so its `frees` may exceed its
+/// `allocs`; the differences (`in_use`, `bytes_in_use`) then wrap around,
+/// and `print_stats` shows the block counts signed.
 struct Stats {
   /// A value now and the highest it has been.
   struct Level {
-    std::size_t current = 0;
-    std::size_t peak = 0;
+    std::size_t current = 0; ///< The value now.
+    std::size_t peak = 0;    ///< The highest value so far.
   };
   /// Blocks of one size class. A block is counted freed when it is back on
   /// its page: a block freed by another thread is counted when the page's
   /// owner takes it in (its next allocation slow path or collect).
   struct Class {
-    std::size_t block_size = 0;
-    std::uint64_t allocs = 0;
-    std::uint64_t frees = 0;
+    std::size_t block_size = 0; ///< Bytes of each block of the class.
+    std::uint64_t allocs = 0;   ///< Blocks handed out.
+    std::uint64_t frees = 0;    ///< Blocks taken back.
+    /// Blocks handed out and not taken back, `allocs - frees` (see Stats
+    /// for when it wraps). Never throws.
     std::uint64_t in_use() const noexcept { return allocs - frees; }
   };
 
-  bool enabled = detail::stats_enabled; // built with FERROC_STAT=1
+  /// Whether the library was built with FERROC_STAT=1. Without it only
+  /// `segments` and `abandoned_segments` are counted (by Arenas::stats);
+  /// the rest stays 0.
+  bool enabled = detail::stats_enabled;
 
-  // Blocks of all classes, huge blocks included, and their bytes (block
-  // sizes: what the allocator set aside, not what the program asked for).
+  /// Blocks handed out, of all classes and huge ones (see total_up).
   std::uint64_t allocs = 0;
+  /// Blocks taken back, of all classes and huge ones.
   std::uint64_t frees = 0;
+  /// Bytes of the blocks handed out: block sizes, what the allocator set
+  /// aside, not what the program asked for.
   std::uint64_t bytes_allocated = 0;
+  /// Bytes of the blocks taken back (block sizes).
   std::uint64_t bytes_freed = 0;
+  /// Bytes of the blocks in use, `bytes_allocated - bytes_freed` (see
+  /// Stats for when it wraps). Never throws.
   std::uint64_t bytes_in_use() const noexcept { return bytes_allocated - bytes_freed; }
 
   /// Blocks larger than the largest class, a segment (or a run) each.
+  /// Whole-allocator only.
   Level huge_blocks;
+  /// Bytes of the huge blocks (block sizes). Whole-allocator only.
   Level huge_bytes;
-  /// Pages given to a size class, and segments claimed from the arenas or
-  /// the base (abandoned ones included).
+  /// Pages given to a size class.
   Level pages;
+  /// Segments claimed from the arenas or the base (abandoned ones
+  /// included); for one heap, the segments its Context holds. Arenas::stats
+  /// counts it without FERROC_STAT too.
   Level segments;
   /// Bytes of claimed segments that hold memory (not given back with a
-  /// decommit), and bytes reserved from the base. Whole-allocator only.
+  /// decommit). Whole-allocator only.
   Level committed;
+  /// Bytes reserved from the base. Whole-allocator only.
   Level reserved;
-  std::size_t abandoned_segments = 0; // of exited threads, waiting to be reclaimed
-  std::size_t heaps = 0;              // Contexts alive
+  /// Segments of exited threads, waiting to be reclaimed. Whole-allocator
+  /// only; counted without FERROC_STAT too.
+  std::size_t abandoned_segments = 0;
+  std::size_t heaps = 0; ///< Contexts alive (1 in the report of one heap).
 
-  std::size_t class_count = detail::class_count; // classes[1 .. class_count - 1]; [0] is unused
+  /// Entries of `classes`: classes[1 .. class_count - 1] are set; [0] is
+  /// unused.
+  std::size_t class_count = detail::class_count;
+  /// The counters of each size class, by class index.
   Class classes[detail::class_count] = {};
 
-  /// Sums the classes into allocs/frees/bytes (huge blocks included).
+  /// Sums the classes into allocs/frees/bytes (huge blocks included). The
+  /// reports call it; call it again after changing `classes` or the huge
+  /// counters. Linear in the size classes; never throws.
   void total_up() noexcept {
     allocs = huge_allocs;
     frees = huge_frees;
@@ -83,10 +112,15 @@ struct Stats {
     }
   }
 
-  // Huge blocks handed out and freed, and their bytes (part of the totals).
+  /// Huge blocks handed out (part of `allocs`). Whole-allocator only.
   std::uint64_t huge_allocs = 0;
+  /// Huge blocks freed (part of `frees`). Whole-allocator only.
   std::uint64_t huge_frees = 0;
+  /// Bytes of the huge blocks handed out (part of `bytes_allocated`).
+  /// Whole-allocator only.
   std::uint64_t huge_bytes_allocated = 0;
+  /// Bytes of the huge blocks freed (part of `bytes_freed`). Whole-allocator
+  /// only.
   std::uint64_t huge_bytes_freed = 0;
 };
 
@@ -149,7 +183,9 @@ inline char const* human_bytes(std::uint64_t bytes, char (&out)[24]) noexcept {
 /// Writes `s` as a readable table to file descriptor `fd` (stderr by
 /// default): one row per size class that was used, the huge blocks, the
 /// totals, then pages, segments and memory with their peaks. Allocates
-/// nothing.
+/// nothing: it formats into a buffer on the stack and writes it with
+/// `write`, so it may run inside a malloc replacement, at exit too. A
+/// failing write is ignored. Any thread; never throws.
 inline void print_stats(Stats const& s, int fd = STDERR_FILENO) noexcept {
   using ull = unsigned long long;
   detail::StatsWriter w(fd);
