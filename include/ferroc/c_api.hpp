@@ -23,8 +23,15 @@
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
+/// The C API's bodies: the functions of ferroc.h as inline C++ functions over
+/// the default global allocator (DefaultGlobal), with glibc's contract. The
+/// compiled library defines the fe_* symbols and the malloc replacement
+/// with them; C++ code may call them directly, without the library
+/// (`ferroc::c_api::malloc`), after including ferroc/c_api.hpp, which
+/// ferroc/ferroc.hpp does not include. Every function may run on any thread.
 namespace c_api {
 
+/// \cond internal
 using G = DefaultGlobal;
 
 inline void* out_of_memory() noexcept {
@@ -38,13 +45,20 @@ FERROC_NOINLINE inline void* malloc_slow(std::size_t size) noexcept {
     return out_of_memory();
   return p;
 }
+/// \endcond
 
+/// The body of fe_malloc (ferroc.h). Its contract:
+///
+/// \copydoc fe_malloc
 FERROC_INLINE void* malloc(std::size_t size) noexcept {
   if (void* p = G::try_allocate_fast(size); FERROC_LIKELY(p != nullptr))
     return p;
   return malloc_slow(size);
 }
 
+/// The body of fe_free (ferroc.h). Its contract:
+///
+/// \copydoc fe_free
 FERROC_INLINE void free(void* p) noexcept {
   // A pointer that is not in any of our segments (another allocator's, or
   // garbage) is ignored rather than followed into memory we do not own.
@@ -61,7 +75,7 @@ FERROC_INLINE void free(void* p) noexcept {
 /// C23 free_aligned_sized: `size` and `align` are what `p` was asked with
 /// (aligned_alloc, memalign, posix_memalign); checked builds stop on ones
 /// that do not match the block. A pointer that is not ours is treated as
-/// `free` treats it.
+/// `free` treats it. The body of fe_free_aligned_sized (ferroc.h).
 inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noexcept {
   if constexpr (detail::checked) {
     if (p != nullptr && detail::segment_map_contains(p)) {
@@ -74,15 +88,21 @@ inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noe
 }
 
 /// C23 free_sized: as free_aligned_sized, for a block of malloc, calloc or
-/// realloc (aligned as every block is).
+/// realloc (aligned as every block is). The body of fe_free_sized
+/// (ferroc.h).
 inline void free_sized(void* p, std::size_t size) noexcept {
   free_aligned_sized(p, alignof(std::max_align_t), size);
 }
 
+/// \cond internal
 inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {
   return __builtin_mul_overflow(count, size, total);
 }
+/// \endcond
 
+/// The body of fe_calloc (ferroc.h). Its contract:
+///
+/// \copydoc fe_calloc
 inline void* calloc(std::size_t count, std::size_t size) noexcept {
   std::size_t total = 0;
   if (mul_overflows(count, size, &total))
@@ -93,12 +113,18 @@ inline void* calloc(std::size_t count, std::size_t size) noexcept {
   return p;
 }
 
+/// The body of fe_malloc_usable_size (ferroc.h). Its contract:
+///
+/// \copydoc fe_malloc_usable_size
 inline std::size_t usable_size(void const* p) noexcept {
   if (p == nullptr || !detail::segment_map_contains(p))
     return 0;
   return G::usable_size(p);
 }
 
+/// The body of fe_realloc (ferroc.h). Its contract:
+///
+/// \copydoc fe_realloc
 inline void* realloc(void* p, std::size_t size) noexcept {
   if (p == nullptr)
     return malloc(size);
@@ -117,6 +143,9 @@ inline void* realloc(void* p, std::size_t size) noexcept {
   return q;
 }
 
+/// The body of fe_reallocarray (ferroc.h). Its contract:
+///
+/// \copydoc fe_reallocarray
 inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept {
   std::size_t total = 0;
   if (mul_overflows(count, size, &total))
@@ -124,13 +153,18 @@ inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept
   return realloc(p, total);
 }
 
+/// \cond internal
 inline void* aligned(std::size_t align, std::size_t size) noexcept {
   void* p = G::try_allocate(size, align);
   if (p == nullptr)
     return out_of_memory();
   return p;
 }
+/// \endcond
 
+/// The body of fe_aligned_alloc (ferroc.h). Its contract:
+///
+/// \copydoc fe_aligned_alloc
 inline void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
   if (!detail::is_pow2(align)) {
     errno = EINVAL;
@@ -139,6 +173,9 @@ inline void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
   return aligned(align, size);
 }
 
+/// The body of fe_posix_memalign (ferroc.h). Its contract:
+///
+/// \copydoc fe_posix_memalign
 inline int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
   if (!detail::is_pow2(align) || align % sizeof(void*) != 0)
     return EINVAL;
@@ -151,7 +188,8 @@ inline int posix_memalign(void** out, std::size_t align, std::size_t size) noexc
 
 /// glibc's memalign: an alignment that is not a power of two is rounded up
 /// to one; one above the largest power of two cannot be, and is invalid
-/// (EINVAL, not ENOMEM: no amount of memory would serve it).
+/// (EINVAL, not ENOMEM: no amount of memory would serve it). The body of
+/// fe_memalign (ferroc.h).
 inline void* memalign(std::size_t align, std::size_t size) noexcept {
   constexpr std::size_t largest_pow2 = std::numeric_limits<std::size_t>::max() / 2 + 1;
   if (align > largest_pow2) {
@@ -161,15 +199,23 @@ inline void* memalign(std::size_t align, std::size_t size) noexcept {
   return aligned(std::bit_ceil(align), size);
 }
 
+/// \cond internal
 inline std::size_t os_page() noexcept {
   long const page = ::sysconf(_SC_PAGESIZE);
   return page > 0 ? static_cast<std::size_t>(page) : detail::os_page_size;
 }
+/// \endcond
 
+/// The body of fe_valloc (ferroc.h). Its contract:
+///
+/// \copydoc fe_valloc
 inline void* valloc(std::size_t size) noexcept {
   return aligned(os_page(), size);
 }
 
+/// The body of fe_pvalloc (ferroc.h). Its contract:
+///
+/// \copydoc fe_pvalloc
 inline void* pvalloc(std::size_t size) noexcept {
   std::size_t const page = os_page();
   std::size_t const rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
@@ -178,6 +224,9 @@ inline void* pvalloc(std::size_t size) noexcept {
   return aligned(page, rounded);
 }
 
+/// The body of fe_collect (ferroc.h). Its contract:
+///
+/// \copydoc fe_collect
 inline void collect(int force) noexcept {
   G::collect(force != 0);
 }
@@ -185,17 +234,20 @@ inline void collect(int force) noexcept {
 /// The figures of glibc's `mallinfo2`, from Ferroc's own counters (the
 /// fields glibc fills and Ferroc has no counterpart for stay 0).
 struct Info {
-  std::size_t arena = 0;    // bytes of segments that hold small to large blocks
-  std::size_t hblks = 0;    // huge blocks (a segment or a chunk of their own)
-  std::size_t hblkhd = 0;   // their bytes
-  std::size_t uordblks = 0; // bytes of blocks in use in `arena`
-  std::size_t fordblks = 0; // the rest of `arena`: free blocks and pages
+  std::size_t arena = 0;    ///< Bytes of segments that hold small to large blocks.
+  std::size_t hblks = 0;    ///< Huge blocks (a segment or a chunk of their own).
+  std::size_t hblkhd = 0;   ///< Their bytes.
+  std::size_t uordblks = 0; ///< Bytes of blocks in use in `arena`.
+  std::size_t fordblks = 0; ///< The rest of `arena`: free blocks and pages.
 };
 
+/// The figures of glibc's `mallinfo2` now (see Info).
+///
 /// With statistics (FERROC_STAT=1) the counts are exact: committed segment
 /// bytes, huge blocks, and block bytes in use. Without, Ferroc counts only
 /// the segments it has claimed: `arena` is their bytes and all of it counts
-/// as in use (`uordblks`), huge blocks included.
+/// as in use (`uordblks`), huge blocks included. Takes `ferroc::stats()`
+/// (see Arenas::stats for its cost). Any thread; never throws.
 inline Info info() noexcept {
   Stats const s = ferroc::stats();
   Info i;
@@ -219,7 +271,9 @@ inline Info info() noexcept {
 /// and returns free pages to the OS) and a purge of every free arena slot.
 /// Other threads' heaps belong to them and are not touched: they return
 /// their free pages on their own, within a purge delay of their next
-/// allocation slow path. Returns 1 when memory went back to the OS.
+/// allocation slow path. Returns 1 when memory went back to the OS, else
+/// 0. Walks the pages of the calling thread's heap and every arena. Any
+/// thread; never throws.
 inline int trim() noexcept {
   auto& arenas = G::arenas();
   std::size_t const before = arenas.decommitted_bytes();
@@ -231,7 +285,7 @@ inline int trim() noexcept {
 /// malloc_stats and fe_stats_print: Ferroc's table on stderr. Its writes
 /// are no cancellation points here, as glibc's malloc_stats is none: a
 /// thread cancelled inside would unwind through noexcept frames and end
-/// the process.
+/// the process. Allocates nothing. Any thread; never throws.
 inline void print_stats() noexcept {
   int old_state = PTHREAD_CANCEL_ENABLE;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
@@ -239,7 +293,9 @@ inline void print_stats() noexcept {
   pthread_setcancelstate(old_state, nullptr);
 }
 
-/// fe_stats: `ferroc::stats()` in the C layout (ferroc.h's fe_stats_t).
+/// fe_stats: `ferroc::stats()` in the C layout of `CStats`, ferroc.h's
+/// fe_stats_t; classes past `class_count` are set to zero. See
+/// Arenas::stats for the cost. Any thread; never throws.
 template <class CStats> void stats(CStats& out) noexcept {
   Stats const s = ferroc::stats();
   auto level = [](Stats::Level l) { return decltype(out.pages){l.current, l.peak}; };
