@@ -1,26 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// Include this header in exactly ONE translation unit of a C++ program to
-// route every operator new and delete (plain, array, nothrow, sized,
-// aligned) to Ferroc's default global allocator; malloc stays as it is.
-// (Replacement allocation functions cannot be inline, hence "one TU".)
-//
-// Sized forms of delete hand their size on (see Heap::deallocate_sized):
-// a checked build stops on a size that does not match the block.
-//
-// Throwing forms call the new-handler in a loop and throw std::bad_alloc
-// when there is none, as the standard asks; nothrow forms return nullptr.
-// Built without exceptions, the throwing forms call std::terminate() where
-// they would throw (see detail/throw.hpp).
-//
-// FERROC_WEAK_CXX_RUNTIME=1 (the drop-in libraries) reaches the C++ runtime
-// (the new-handler, the throw, the catch) through weak references only, so
-// that a C program that preloads Ferroc does not load libstdc++ for it: a
-// program that calls operator new has the runtime loaded, and the
-// references bind to it. Should operator new fail where no runtime is
-// loaded (a C program that dlopens C++ code privately), there is no handler
-// to call and nothing to throw with: the process stops with a message.
+/// \file
+/// Include this header in exactly ONE translation unit of a C++ program to
+/// route every operator new and delete (plain, array, nothrow, sized,
+/// aligned) to Ferroc's default global allocator; malloc stays as it is.
+/// (Replacement allocation functions cannot be inline, hence "one TU".)
+///
+/// Sized forms of delete hand their size on (see Heap::deallocate_sized):
+/// a checked build stops on a size that does not match the block.
+///
+/// Throwing forms call the new-handler in a loop and throw std::bad_alloc
+/// when there is none, as the standard asks; nothrow forms return nullptr.
+/// Built without exceptions, the throwing forms call std::terminate() where
+/// they would throw (see detail/throw.hpp).
+///
+/// Any thread may call them, and a block may be deleted on any thread,
+/// whichever thread allocated it. The blocks are those of the default
+/// global allocator (DefaultGlobal) of the program.
 
 #include <cstddef>
 #include <cstdlib>
@@ -32,6 +29,14 @@
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/global/default_global.hpp"
 
+/// Weak references to the C++ runtime. 1 (the drop-in libraries) reaches the
+/// C++ runtime (the new-handler, the throw, the catch) through weak
+/// references only, so that a C program that preloads Ferroc does not load
+/// libstdc++ for it: a program that calls operator new has the runtime
+/// loaded, and the references bind to it. Should operator new fail where no
+/// runtime is loaded (a C program that dlopens C++ code privately), there is
+/// no handler to call and nothing to throw with: the process stops with a
+/// message. Default 0.
 #ifndef FERROC_WEAK_CXX_RUNTIME
 #define FERROC_WEAK_CXX_RUNTIME 0
 #endif
@@ -133,68 +138,105 @@ FERROC_INLINE void delete_sized(void* p, std::size_t size, std::size_t align) no
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc
 
+/// \cond internal
 #define FERROC_NEW_ALIGN alignof(std::max_align_t)
+/// \endcond
 
+/// At least `n` bytes aligned to alignof(std::max_align_t) (`new T`). Out
+/// of memory, it calls the new-handler until the allocation succeeds and
+/// throws std::bad_alloc when there is none.
 FERROC_EXPORT void* operator new(std::size_t n) {
   return ferroc::detail::new_impl(n, FERROC_NEW_ALIGN);
 }
+/// As `operator new(std::size_t)`, for arrays (`new T[k]`).
 FERROC_EXPORT void* operator new[](std::size_t n) {
   return ferroc::detail::new_impl(n, FERROC_NEW_ALIGN);
 }
+/// As `operator new(std::size_t)`, but returns nullptr where that throws
+/// (`new (std::nothrow) T`). Never throws.
 FERROC_EXPORT void* operator new(std::size_t n, std::nothrow_t const&) noexcept {
   return ferroc::detail::new_nothrow_impl(n, FERROC_NEW_ALIGN);
 }
+/// As `operator new(std::size_t, std::nothrow_t const&)`, for arrays. Never
+/// throws.
 FERROC_EXPORT void* operator new[](std::size_t n, std::nothrow_t const&) noexcept {
   return ferroc::detail::new_nothrow_impl(n, FERROC_NEW_ALIGN);
 }
+/// As `operator new(std::size_t)`, aligned to `a` (`new T` of an
+/// over-aligned `T`); fails and throws as that does.
 FERROC_EXPORT void* operator new(std::size_t n, std::align_val_t a) {
   return ferroc::detail::new_impl(n, static_cast<std::size_t>(a));
 }
+/// As `operator new(std::size_t, std::align_val_t)`, for arrays.
 FERROC_EXPORT void* operator new[](std::size_t n, std::align_val_t a) {
   return ferroc::detail::new_impl(n, static_cast<std::size_t>(a));
 }
+/// As `operator new(std::size_t, std::align_val_t)`, but returns nullptr
+/// where that throws. Never throws.
 FERROC_EXPORT void* operator new(std::size_t n, std::align_val_t a,
                                  std::nothrow_t const&) noexcept {
   return ferroc::detail::new_nothrow_impl(n, static_cast<std::size_t>(a));
 }
+/// As `operator new(std::size_t, std::align_val_t, std::nothrow_t const&)`,
+/// for arrays. Never throws.
 FERROC_EXPORT void* operator new[](std::size_t n, std::align_val_t a,
                                    std::nothrow_t const&) noexcept {
   return ferroc::detail::new_nothrow_impl(n, static_cast<std::size_t>(a));
 }
 
+/// Frees `p`, a block of any form of operator new above (or of the default
+/// global allocator), on any thread; nullptr does nothing. Never throws.
 FERROC_EXPORT void operator delete(void* p) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// As `operator delete(void*)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// Sized delete: `n` is the size the block was asked with. A checked build
+/// stops the process when it does not match the block; otherwise as
+/// `operator delete(void*)`. Never throws.
 FERROC_EXPORT void operator delete(void* p, std::size_t n) noexcept {
   ferroc::detail::delete_sized(p, n, FERROC_NEW_ALIGN);
 }
+/// As `operator delete(void*, std::size_t)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::size_t n) noexcept {
   ferroc::detail::delete_sized(p, n, FERROC_NEW_ALIGN);
 }
+/// As `operator delete(void*)` (called when a constructor throws in a
+/// `new (std::nothrow)` expression).
 FERROC_EXPORT void operator delete(void* p, std::nothrow_t const&) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// As `operator delete(void*)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::nothrow_t const&) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// As `operator delete(void*)`, for a block of an aligned operator new.
 FERROC_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// As `operator delete(void*, std::align_val_t)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// Sized delete of a block of an aligned operator new: `n` and `a` are what
+/// the block was asked with, checked as `operator delete(void*,
+/// std::size_t)` checks the size. Never throws.
 FERROC_EXPORT void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
   ferroc::detail::delete_sized(p, n, static_cast<std::size_t>(a));
 }
+/// As `operator delete(void*, std::size_t, std::align_val_t)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::size_t n, std::align_val_t a) noexcept {
   ferroc::detail::delete_sized(p, n, static_cast<std::size_t>(a));
 }
+/// As `operator delete(void*, std::align_val_t)` (called when a constructor
+/// throws in an aligned `new (std::nothrow)` expression).
 FERROC_EXPORT void operator delete(void* p, std::align_val_t, std::nothrow_t const&) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
+/// As `operator delete(void*, std::align_val_t, std::nothrow_t const&)`,
+/// for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::align_val_t, std::nothrow_t const&) noexcept {
   ferroc::DefaultGlobal::deallocate(p);
 }
