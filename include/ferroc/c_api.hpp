@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// The bodies of the C API (ferroc.h) over the default global allocator, as
-// inline functions: the compiled library defines the fe_* symbols with
-// them, and the malloc replacement forwards to those.
+/// \file
+/// The bodies of the C API (ferroc.h) over the default global allocator, as
+/// inline functions: the compiled library defines the fe_* symbols with
+/// them, and the malloc replacement forwards to those.
 
 #include <algorithm>
 #include <bit>

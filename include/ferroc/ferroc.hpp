@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// Ferroc: a lock-free, multithreaded memory allocator. The one header to
-// include; it pulls in every layer, from the base allocators up.
+/// \file
+/// Ferroc: a lock-free, multithreaded memory allocator. The one header to
+/// include; it pulls in every layer, from the base allocators up (but not
+/// ferroc/c_api.hpp or ferroc/override.hpp, which a program includes where
+/// it wants them).
 
 #include "ferroc/detail/config.hpp"
 

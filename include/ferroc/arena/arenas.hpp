@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// Arenas: the memory all threads share. This file holds the class, its
-// public contract and statistics; the rest of its members are defined in
-// part headers included at the end of this file, one concept each:
-// arena_slots.hpp (slot bitmaps, claims, growth), arena_purge.hpp (purge
-// rounds and retention), arena_abandoned.hpp (segments of dead heaps).
+/// \file
+/// Arenas: the memory all threads share.
+
+// This file holds the class, its public contract and statistics; the rest
+// of its members are defined in part headers included at the end of this
+// file, one concept each: arena_slots.hpp (slot bitmaps, claims, growth),
+// arena_purge.hpp (purge rounds and retention), arena_abandoned.hpp
+// (segments of dead heaps).
 
 #include <algorithm>
 #include <atomic>

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+/// \file
+/// The BaseAlloc concept: what the arenas need from a source of memory.
+
 #include <concepts>
 #include <cstddef>
 #include <type_traits>

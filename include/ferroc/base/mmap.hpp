@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+/// \file
+/// MmapAlloc: memory from the OS.
+
 #include <cstddef>
 #include <cstdint>
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+/// \file
+/// SpanBase: a fixed region of memory given from outside.
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+/// \file
+/// Static: a fixed region of memory inside the object.
+
 #include <cstddef>
 
 #include "ferroc/base/base_alloc.hpp"

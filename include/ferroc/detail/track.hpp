@@ -2,10 +2,11 @@
 #pragma once
 
 /// \file
-/// Tells a memory checker which bytes of our memory are blocks a program may
-/// touch, so that its use-after-free, overflow and leak reports cover Ferroc's
-/// blocks as they cover malloc's: FERROC_TRACK_VALGRIND or FERROC_TRACK_ASAN
-/// (one at most; CMake: -DFERROC_TRACK=valgrind or asan).
+/// Tracking: tells a memory checker (Valgrind memcheck or AddressSanitizer)
+/// which bytes of our memory are blocks a program may touch. Its
+/// use-after-free, overflow and leak reports then cover Ferroc's blocks as
+/// they cover malloc's. FERROC_TRACK_VALGRIND or FERROC_TRACK_ASAN turns it
+/// on (one at most; CMake: -DFERROC_TRACK=valgrind or asan).
 ///
 /// Off (the default) every hook is an empty inline function. On, the
 /// allocation fast paths take the instrumented path of Heap instead.

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-// Context: a thread's segments. The page purge (free pages of segments in
-// use given back to the base after a delay) is defined in
-// context_purge.hpp, included at the end of this file.
+/// \file
+/// Context: a thread's segments.
+
+// The page purge (free pages of segments in use given back to the base
+// after a delay) is defined in context_purge.hpp, included at the end of
+// this file.
 
 #include <bit>
 #include <cstddef>

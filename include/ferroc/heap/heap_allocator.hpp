@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+/// \file
+/// A standard Allocator over one Heap, `heap_allocator`.
+
 #include <cstddef>
 #include <limits>
 #include <memory>
