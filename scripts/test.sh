@@ -8,6 +8,8 @@
 #   scripts/test.sh --checked            # also build/checked: checked mode and Valgrind tracking,
 #                                        # the suites under Valgrind memcheck
 #   scripts/test.sh --fuzz[=SECONDS]     # also the libFuzzer target, 60 s from the seed corpus
+#   scripts/test.sh --docs               # also the reference documentation (scripts/docs.sh):
+#                                        # Doxygen into build/docs/html, warnings are errors
 #   scripts/test.sh --all                # all of the above (what CI runs)
 #   scripts/test.sh --compiler clang     # the same with clang++ (build dirs get a -clang suffix)
 #
@@ -15,13 +17,14 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,13s/^# \{0,1\}//p' "$0"
-  echo "Options: --sanitize, --checked, --fuzz[=SECONDS], --all, --compiler gcc|clang, -h|--help"
+  sed -n '4,15s/^# \{0,1\}//p' "$0"
+  echo "Options: --sanitize, --checked, --fuzz[=SECONDS], --docs, --all, --compiler gcc|clang, -h|--help"
 }
 
 sanitize=0
 checked=0
 fuzz_seconds=0
+docs=0
 compiler=gcc
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,10 +32,12 @@ while [ $# -gt 0 ]; do
   --checked) checked=1 ;;
   --fuzz) fuzz_seconds=60 ;;
   --fuzz=*) fuzz_seconds="${1#--fuzz=}" ;;
+  --docs) docs=1 ;;
   --all)
     sanitize=1
     checked=1
     fuzz_seconds=60
+    docs=1
     ;;
   --compiler)
     [ $# -ge 2 ] || {
@@ -129,6 +134,12 @@ fi
 
 if [ "$fuzz_seconds" != 0 ]; then
   "$root/scripts/fuzz.sh" "$fuzz_seconds" || failed+=("fuzz")
+fi
+
+if [ "$docs" -eq 1 ]; then
+  echo
+  echo "==== build/docs (Doxygen, warnings are errors) ===="
+  "$root/scripts/docs.sh" || failed+=("docs")
 fi
 
 if [ "${#failed[@]}" -ne 0 ]; then
