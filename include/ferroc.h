@@ -140,8 +140,8 @@ FE_EXPORT size_t fe_malloc_usable_size(void const* p) FE_NOEXCEPT;
 FE_EXPORT void fe_collect(int force) FE_NOEXCEPT;
 
 /**
- * Entries of fe_stats_t::classes: room for every size class (a larger
- * library fails to build).
+ * Entries of fe_stats_t::classes: room for every size class (the library
+ * does not compile for a geometry with more).
  */
 #define FE_STATS_MAX_CLASSES 128
 

@@ -26,7 +26,7 @@ inline namespace FERROC_CONFIG_NS {
 /// Both are `noexcept` and report failure by nullptr only. Any thread may
 /// call them, several at the same time: a base must be thread-safe
 /// (`MmapAlloc` holds no state; `SpanBase` and `Static` take a spin lock).
-/// An Arenas gives back every chunk it took when it is destroyed.
+/// An Arenas gives its arenas back when it is destroyed (see ~Arenas).
 template <class B>
 concept BaseAlloc = requires(B& base, void* p, std::size_t size, std::size_t align) {
   {std::bool_constant<B::is_zeroed>{}};

@@ -55,8 +55,8 @@ template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* s
 /// move of the Heap, so pages can point at it).
 ///
 /// One per thread, not thread-safe, not copyable or movable: only the
-/// thread of the Heap that uses it touches it (other threads reach it only
-/// through the lock-free list of the pages they free into). At most one
+/// thread of the Heap that uses it touches it (other threads only push
+/// blocks they free onto its lock-free list of delayed frees). At most one
 /// Heap uses a Context at a time; destroy the Heap first. A Context does
 /// nothing of its own: create it, hand it to a Heap, and call the Heap.
 ///
