@@ -102,8 +102,8 @@ public:
   /// Context (or Heap) of these Arenas may be alive, no block of them be
   /// used afterwards, and no other thread use the Arenas meanwhile. A huge
   /// block that got a chunk of the base of its own (one larger than an
-  /// arena) is not among the arenas: free it before, or its chunk stays
-  /// with the base.
+  /// arena, say) is not among the arenas: free it before, or its chunk
+  /// stays taken from the base.
   ~Arenas() {
     // relaxed: no other thread uses an Arenas that is being destroyed.
     if (track_pool_.load(std::memory_order_relaxed) == track_pool_ready)
@@ -176,8 +176,8 @@ public:
   /// Any thread, several at the same time: one of them runs the round of a
   /// deadline, the others return. A round looks at every arena (a few
   /// words each); without a due round it costs a load (and a clock read
-  /// while released slots wait).
-  /// Does nothing over a base that cannot decommit. Never throws.
+  /// while released slots wait). Does nothing over a base that cannot
+  /// decommit. Never throws.
   void purge(bool force = false) noexcept;
 
   /// \cond internal
