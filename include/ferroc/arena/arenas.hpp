@@ -135,7 +135,7 @@ public:
   /// segment goes back at once. `p` must be a live block of these Arenas
   /// (checked mode stops the process on one that is not). Never throws.
   /// (Defined with the heap layer, in ferroc/heap/heap_free.hpp, which
-  /// ferroc/heap/heap.hpp includes.)
+  /// this header includes at its end.)
   void deallocate(void* p) noexcept;
 
   /// Segments currently claimed from the arenas or the base, abandoned ones

@@ -502,6 +502,7 @@ private:
   std::uint32_t clock_countdown_ = detail::heap_clock_interval; // slow paths to the next clock read
 };
 
+/// Deduces the base from the Context: `ferroc::Heap heap{cx};`.
 template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
 
 } // namespace FERROC_CONFIG_NS
