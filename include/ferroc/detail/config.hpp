@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
+// Every public header includes this one before any C++20 construct, so an
+// older language mode stops here with one clear message instead of errors
+// about concepts further on. (ferroc.h, the C API, does not include it.)
+#if defined(_MSVC_LANG) ? _MSVC_LANG <= 201703L : __cplusplus <= 201703L
+#error "Ferroc needs C++20 (-std=c++20)"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 
