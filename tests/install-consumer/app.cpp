@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //
-// Uses an installed Ferroc through its public header only. Exits non-zero
-// when an allocation fails or comes back unusable.
+// The consumer's C++ program: uses Ferroc through its public header only, as
+// found by find_package, add_subdirectory or pkg-config (docs_install.sh).
+// Exits non-zero when an allocation fails or comes back unusable.
 
 #include <ferroc/ferroc.hpp>
 
@@ -16,9 +17,9 @@ int main() {
 
   constexpr std::size_t size = 100;
   constexpr std::size_t align = 64;
-  void* p = heap.allocate(size, align);
+  void* p = heap.try_allocate(size, align);
   if (p == nullptr) {
-    std::fputs("install consumer: allocate returned nullptr\n", stderr);
+    std::fputs("install consumer: try_allocate returned nullptr\n", stderr);
     return 1;
   }
   if (reinterpret_cast<std::uintptr_t>(p) % align != 0) {
