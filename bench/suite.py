@@ -31,8 +31,10 @@ and the peak RSS (ru_maxrss from wait4) of every run and shows progress on stder
 each program from a small shell, so that its own RSS is not counted: the kernel charges a
 process the RSS of the process it was exec'd from.
 
-Output, in --out (default bench/results; with --quick <build>/bench/results-quick), where
-<machine> is the CPU model and core count (for example amd-epyc-2c) and <date> today (UTC):
+Output, in --out (default <build>/bench/results; with --quick <build>/bench/results-quick),
+where <machine> is the CPU model and core count (for example amd-epyc-2c) and <date> today
+(UTC). The default stays outside the committed report; --out bench/results publishes a run into
+it (bench/RESULTS.md reports it, README.md shows its plots).
   <machine>-<date>.csv  one row per run: workload, threads, scale, allocator, rep, seconds
                         (wall time measured by the runner), program_seconds, ops,
                         peak_rss_kib, extra metrics of the program, phase (main or sweep),
@@ -931,8 +933,10 @@ def parse_args(argv):
                    help="thread counts of the sweep, e.g. 1,2,4,8,16 (default: no sweep)")
     p.add_argument("--timeout", type=float, default=300,
                    help="seconds before a run is killed and counted as failed (default 300)")
-    p.add_argument("--out", help="output directory (default bench/results; with --quick "
-                                 "<build>/bench/results-quick; with --report the CSV's)")
+    p.add_argument("--out", help="output directory (default <build>/bench/results; with --quick "
+                                 "<build>/bench/results-quick; with --report the CSV's); "
+                                 "--out bench/results publishes a run into the committed "
+                                 "report")
     p.add_argument("--machine", help="machine name in file names (default: CPU model and "
                                      "core count, e.g. amd-epyc-2c)")
     p.add_argument("--append-table", metavar="FILE",
@@ -951,8 +955,7 @@ def parse_args(argv):
     args.reps = args.reps or (1 if quick else 5)
     args.threads = args.threads or ([2] if args.quick else [2, 16])
     args.scale = args.scale or "full"
-    args.default_out = (os.path.join(args.build, "bench", "results-quick") if quick
-                        else os.path.join(ROOT, "bench", "results"))
+    args.default_out = os.path.join(args.build, "bench", "results-quick" if quick else "results")
     return args
 
 

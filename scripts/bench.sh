@@ -10,21 +10,34 @@
 #                                  # hour on 2 cores, most of it the suite)
 #   scripts/bench.sh --quick       # 1 short repetition and short instruction counts (smoke test)
 #   scripts/bench.sh --suite-only  # only the build and the benchmark suite
+#   scripts/bench.sh --out DIR     # the suite's CSV, table and plots into DIR
 #
 # The tables are also written to build/release/bench/results.md; the suite's CSV, table and
-# plots go to bench/results/ (with --quick to build/release/bench/results-quick/).
+# plots go to build/release/bench/results/ (with --quick to build/release/bench/results-quick/),
+# outside the committed report. `--out bench/results` publishes a run into the report: the
+# figures that bench/RESULTS.md and README.md show.
 set -euo pipefail
 
 usage() {
-  sed -n '4,16s/^# \{0,1\}//p' "$0"
+  sed -n '4,20s/^# \{0,1\}//p' "$0"
 }
 
 quick=0
 suite_only=0
+out=
 while [ $# -gt 0 ]; do
   case "$1" in
   --quick) quick=1 ;;
   --suite-only) suite_only=1 ;;
+  --out)
+    [ $# -ge 2 ] || {
+      echo "bench.sh: --out needs a folder" >&2
+      exit 2
+    }
+    out="$2"
+    shift
+    ;;
+  --out=*) out="${1#--out=}" ;;
   -h | --help)
     usage
     exit 0
@@ -37,6 +50,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+
+# A relative --out is relative to where the command runs, not to the repository.
+if [ -n "$out" ] && [ "${out#/}" = "$out" ]; then
+  out="$PWD/$out"
+fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -212,6 +230,9 @@ else
   suite_args=(--build "$build" --append-table "$results")
   if [ "$quick" -eq 1 ]; then
     suite_args+=(--quick)
+  fi
+  if [ -n "$out" ]; then
+    suite_args+=(--out "$out")
   fi
   # Progress goes to stderr; the tables (stdout) are in $results and printed below.
   "$python" "$root/bench/suite.py" "${suite_args[@]}" >/dev/null || suite_status=$?
