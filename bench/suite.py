@@ -34,7 +34,9 @@ process the RSS of the process it was exec'd from.
 Output, in --out (default <build>/bench/results; with --quick <build>/bench/results-quick),
 where <machine> is the CPU model and core count (for example amd-epyc-2c) and <date> today
 (UTC). The default stays outside the committed report; --out bench/results publishes a run into
-it (bench/RESULTS.md reports it, README.md shows its plots).
+it (bench/RESULTS.md reports it, README.md shows its plots). A smoke run (every workload at
+scale 1, as --quick runs them) says so in its tables and plot titles, and its file names end in
+-smoke.
   <machine>-<date>.csv  one row per run: workload, threads, scale, allocator, rep, seconds
                         (wall time measured by the runner), program_seconds, ops,
                         peak_rss_kib, extra metrics of the program, phase (main or sweep),
@@ -732,16 +734,33 @@ def reps_text(reps):
     return "1 repetition" if reps == 1 else f"median of {reps} repetitions"
 
 
+def smoke_label(runs):
+    """The warning that the results of a smoke run carry (every workload of the main suite at
+    scale 1, as --quick runs them), or None."""
+    main = [r for r in runs if r.phase == "main"]
+    if not main or any(r.scale != 1 for r in main):
+        return None
+    reps = max(r.rep for r in main)
+    how = "--quick: scale 1, 1 repetition" if reps == 1 else f"scale 1, {reps} repetitions"
+    return f"SMOKE RUN ({how}) — not a measurement"
+
+
 def markdown(res, machine, header_lines, notes):
-    lines = ["## Benchmark suite", ""]
+    smoke = smoke_label(res.runs)
+    mark = " (smoke run)" if smoke else ""
+    lines = ["## Benchmark suite" + (f": {smoke}" if smoke else ""), ""]
+    if smoke:
+        lines += [f"**{smoke}.** Every workload ran at scale 1, a small fraction of its full "
+                  "scale: the figures show that the programs run under each allocator, not how "
+                  "fast they are.", ""]
     lines += [f"Machine `{machine}`, {reps_text(res.reps())}; produced by `bench/suite.py`.",
               ""]
     lines += header_lines + ([""] if header_lines else [])
     lines += [f"- {note}" for note in notes] + ([""] if notes else [])
     for threads in res.threads("main"):
-        lines += [f"### {threads} threads: wall time", ""]
+        lines += [f"### {threads} threads: wall time{mark}", ""]
         lines += md_metric_table(res, threads, wall_seconds, "Wall time in seconds") + [""]
-        lines += [f"### {threads} threads: peak RSS", ""]
+        lines += [f"### {threads} threads: peak RSS{mark}", ""]
         lines += md_metric_table(res, threads, peak_rss_mib, "Peak RSS in MiB") + [""]
         extras = md_extras_table(res, threads)
         lines += extras + ([""] if extras else [])
@@ -810,8 +829,12 @@ def plot_relative(plt, res, threads, metric, path, what, machine):
     ax.set_xticklabels(labels, rotation=25, ha="right")
     ax.set_xlim(-0.6, len(labels) - 0.4)
     ax.set_ylabel(f"{what} relative to {base}\n(lower is better)")
-    ax.set_title(f"{what[0].upper() + what[1:]} relative to {base} ({base} = 1×), "
-                 f"{threads} threads, {reps_text(res.reps())}; {machine}", fontsize=11, pad=28)
+    title = (f"{what[0].upper() + what[1:]} relative to {base} ({base} = 1×), "
+             f"{threads} threads, {reps_text(res.reps())}; {machine}")
+    smoke = smoke_label(res.runs)
+    if smoke:
+        title = f"{smoke}\n{title}"
+    ax.set_title(title, fontsize=11, pad=28, color="firebrick" if smoke else "black")
     ax.legend(ncol=len(allocs), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False,
               fontsize=9)
     fig.tight_layout()
@@ -848,12 +871,17 @@ def plot_sweep(plt, res, path, machine):
         ax.set_ylabel("million ops/s")
     for ax in list(axes.flat)[len(workloads):]:
         ax.set_visible(False)
+    title = f"Throughput vs threads (higher is better), {reps_text(res.reps())}; {machine}"
+    smoke = smoke_label(res.runs)
+    if smoke:
+        title = f"{smoke}\n{title}"
+    head = 0.7 if smoke else 0.5  # inches above the panels: the title's lines and the legend
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, ncol=len(labels), loc="upper center",
-               bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()), frameon=False, fontsize=9)
-    fig.suptitle(f"Throughput vs threads (higher is better), {reps_text(res.reps())}; {machine}",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+               bbox_to_anchor=(0.5, 1 - (head - 0.15) / fig.get_figheight()), frameon=False,
+               fontsize=9)
+    fig.suptitle(title, fontsize=11, color="firebrick" if smoke else "black")
+    fig.tight_layout(rect=(0, 0, 1, 1 - head / fig.get_figheight()))
     fig.savefig(path)
     plt.close(fig)
     return True
@@ -1035,7 +1063,7 @@ def report_only(args):
     if not runs:
         sys.exit(f"suite.py: no runs in {args.report}")
     stem = os.path.splitext(os.path.basename(args.report))[0]
-    machine = args.machine or re.sub(r"-\d{4}-\d{2}-\d{2}$", "", stem)
+    machine = args.machine or re.sub(r"-\d{4}-\d{2}-\d{2}(-smoke)?$", "", stem)
     out = args.out or os.path.dirname(os.path.abspath(args.report))
     os.makedirs(out, exist_ok=True)
     res = Results(runs)
@@ -1074,6 +1102,8 @@ def main(argv):
         return 0
     machine = args.machine or machine_slug()
     stem = f"{machine}-{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}"
+    if smoke_label(runs):
+        stem += "-smoke"
     os.makedirs(args.out, exist_ok=True)
     header = machine_lines(args.build)
     header.append("- allocators: " + ", ".join(
@@ -1097,6 +1127,8 @@ def main(argv):
                                  args.append_table, csv_path)
     print(md)
     print("written: " + ", ".join([csv_path] + written), file=sys.stderr)
+    if smoke_label(runs):
+        print(f"suite.py: {smoke_label(runs)}", file=sys.stderr)
     failed = [r for r in runs if not r.ok]
     if failed:
         print(f"suite.py: {len(failed)} of {len(runs)} runs failed", file=sys.stderr)

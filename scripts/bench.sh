@@ -99,8 +99,23 @@ if [ "$suite_only" -eq 0 ]; then
   done
 fi
 
+# A --quick run's figures say what they are, in every heading of the tables and at the top.
+smoke=
+mark=
+if [ "$quick" -eq 1 ]; then
+  smoke="SMOKE RUN (--quick: 1 short repetition of each benchmark, the suite at scale 1) — not a measurement"
+  mark=" — smoke run"
+fi
+
 results="$build/bench/results.md"
 {
+  if [ -n "$smoke" ]; then
+    echo "# $smoke"
+    echo
+    echo "These figures show that every benchmark runs, not how fast: run \`scripts/bench.sh\`"
+    echo "without --quick to measure."
+    echo
+  fi
   echo "## Machine"
   echo
   model="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
@@ -139,7 +154,7 @@ if [ "$suite_only" -eq 0 ]; then
       jsons+=("$build/bench/$exe.json")
     done
     {
-      echo "## Time per allocate + deallocate pair"
+      echo "## Time per allocate + deallocate pair${mark}"
       echo
       python3 "$root/bench/report.py" "${jsons[@]}"
       echo
@@ -147,7 +162,7 @@ if [ "$suite_only" -eq 0 ]; then
     if [ -x "$build/bench/bench_containers" ]; then
       echo "running bench_containers"
       {
-        echo "## Standard containers (ferroc::allocator / ferroc::resource() vs std::allocator / new_delete_resource)"
+        echo "## Standard containers (ferroc::allocator / ferroc::resource() vs std::allocator / new_delete_resource)${mark}"
         echo
         echo '```'
         "$build/bench/bench_containers" "${bench_args[@]}" 2>&1 | grep -E '^(Benchmark|[a-z_]+.*(median|_mean|ns))' |
@@ -168,7 +183,7 @@ if [ "$suite_only" -eq 0 ]; then
       instr_env=(N1=10000 N2=20000)
     fi
     {
-      echo "## Instructions per allocate + deallocate pair"
+      echo "## Instructions per allocate + deallocate pair${mark}"
       echo
       env "${instr_env[@]}" "$root/bench/instr_count.sh" "$build/bench"
       echo
@@ -184,7 +199,7 @@ if [ "$suite_only" -eq 0 ]; then
       echo
       echo "==== malloc + free through LD_PRELOAD (callgrind) ===="
       {
-        echo "## Instructions per malloc + free pair, preloaded"
+        echo "## Instructions per malloc + free pair, preloaded${mark}"
         echo
         "$root/bench/preload_instr.sh" "$build/libferroc.so"
         echo
@@ -195,7 +210,7 @@ if [ "$suite_only" -eq 0 ]; then
     fail_reps=3
     [ "$quick" -eq 1 ] && fail_reps=1
     {
-      echo "## Failing requests and the first malloc's address space, preloaded (median of $fail_reps)"
+      echo "## Failing requests and the first malloc's address space, preloaded (median of $fail_reps)${mark}"
       echo
       "$root/bench/failing_requests.sh" "$build/libferroc.so" "$fail_reps"
       echo
@@ -205,7 +220,7 @@ if [ "$suite_only" -eq 0 ]; then
     reps=5
     [ "$quick" -eq 1 ] && reps=1
     {
-      echo "## Real programs, preloaded (median of $reps: wall seconds, peak RSS MiB)"
+      echo "## Real programs, preloaded (median of $reps: wall seconds, peak RSS MiB)${mark}"
       echo
       "$root/bench/real_programs.sh" "$build/libferroc.so" "$reps"
       echo
@@ -242,6 +257,10 @@ echo
 echo "==== results (also in $results) ===="
 echo
 cat "$results"
+if [ -n "$smoke" ]; then
+  echo
+  echo "bench.sh: $smoke"
+fi
 if [ "$suite_status" -ne 0 ]; then
   echo "bench.sh: the benchmark suite failed (status $suite_status; failed runs are listed above)" >&2
   exit "$suite_status"
