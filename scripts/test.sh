@@ -13,11 +13,13 @@
 #   scripts/test.sh --all                # all of the above (what CI runs)
 #   scripts/test.sh --compiler clang     # the same with clang++ (build dirs get a -clang suffix)
 #
+# Ends with a summary: one line per configuration (its build folder, or fuzz and docs: passed
+# or FAILED, the tests that passed of those CTest ran, the time it took), then the verdict.
 # Exits non-zero when any configuration fails to configure, build or pass.
 set -euo pipefail
 
 usage() {
-  sed -n '4,15s/^# \{0,1\}//p' "$0"
+  sed -n '4,18s/^# \{0,1\}//p' "$0"
   echo "Options: --sanitize, --checked, --fuzz[=SECONDS], --docs, --all, --compiler gcc|clang, -h|--help"
 }
 
@@ -76,13 +78,44 @@ cd "$root"
 "$root/scripts/setup.sh"
 
 jobs=2
+started=$SECONDS
+
+# The summary's lines, one per configuration, and the configurations that failed.
+summary=()
+failed=()
+
+# record NAME RESULT TESTS START: the summary line of a configuration that started at START
+# (in $SECONDS); a RESULT other than "passed" also counts it as failed.
+record() {
+  local seconds=$((SECONDS - $4))
+  summary+=("$(printf '%-22s %-20s %-34s %dm%02ds' "$1" "$2" "$3" $((seconds / 60)) $((seconds % 60)))")
+  if [ "$2" != passed ]; then
+    failed+=("$1")
+  fi
+}
+
+# ctest_counts LOG: "<passed>/<total> tests passed" from CTest's output in LOG (and how many
+# were skipped), or "-" when it has no such line.
+ctest_counts() {
+  local line failed_tests total skipped
+  line="$(grep -E '% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1)" || true
+  if [ -z "$line" ]; then
+    echo "-"
+    return
+  fi
+  failed_tests="$(sed -E 's/.* ([0-9]+) tests? failed out of [0-9]+.*/\1/' <<<"$line")"
+  total="$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")"
+  skipped="$(grep -c -E '^[[:space:]]*[0-9]+ - .* \(Skipped\)$' "$1")" || true
+  echo "$((total - failed_tests))/$total tests passed$([ "${skipped:-0}" -eq 0 ] || echo ", $skipped skipped")"
+}
 
 # run_config NAME SANITIZE BUILD_TYPE_FLAGS...
-# Configures build/NAME, builds it and runs CTest in it.
+# Configures build/NAME, builds it and runs CTest in it; records its summary line and returns
+# non-zero when a step failed.
 run_config() {
   local name="$1" sanitize_value="$2"
   shift 2
-  local dir="build/${name}${suffix}"
+  local dir="build/${name}${suffix}" start=$SECONDS status=0
   echo
   local shown=$cxx arg
   for arg in "$@"; do
@@ -95,14 +128,25 @@ run_config() {
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFERROC_WARNINGS_AS_ERRORS=ON \
     -DFERROC_SANITIZE="$sanitize_value" \
-    "$@" || return 1
-  cmake --build "$dir" -j"$jobs" || return 1
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" || return 1
+    "$@" || {
+    record "$dir" "FAILED (configure)" "-" "$start"
+    return 1
+  }
+  cmake --build "$dir" -j"$jobs" || {
+    record "$dir" "FAILED (build)" "-" "$start"
+    return 1
+  }
+  # CTest's output also goes to a log, for the summary's counts.
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" 2>&1 |
+    tee "$dir/ctest.log" || status=$?
+  if [ "$status" -ne 0 ]; then
+    record "$dir" "FAILED (tests)" "$(ctest_counts "$dir/ctest.log")" "$start"
+    return 1
+  fi
+  record "$dir" passed "$(ctest_counts "$dir/ctest.log")" "$start"
 }
 
-failed=()
-
-run_config test "" || failed+=("build/test${suffix}")
+run_config test "" || true
 
 if [ "$sanitize" -eq 1 ]; then
   # Sanitizer builds keep assertions (no NDEBUG) and use -O1, the usual
@@ -118,10 +162,10 @@ if [ "$sanitize" -eq 1 ]; then
   else
     other=(-DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++)
   fi
-  run_config asan "address,undefined" "${san_flags[@]}" "${other[@]}" || failed+=("build/asan${suffix}")
+  run_config asan "address,undefined" "${san_flags[@]}" "${other[@]}" || true
 
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
-  run_config tsan "thread" "${san_flags[@]}" "${other[@]}" || failed+=("build/tsan${suffix}")
+  run_config tsan "thread" "${san_flags[@]}" "${other[@]}" || true
 fi
 
 if [ "$checked" -eq 1 ]; then
@@ -129,21 +173,37 @@ if [ "$checked" -eq 1 ]; then
   # and Valgrind tracking, with the suites run once more under memcheck.
   # Benchmarks and examples add nothing here.
   run_config checked "" -DFERROC_CHECKED=ON -DFERROC_TRACK=valgrind \
-    -DFERROC_BUILD_BENCH=OFF -DFERROC_BUILD_EXAMPLES=OFF || failed+=("build/checked${suffix}")
+    -DFERROC_BUILD_BENCH=OFF -DFERROC_BUILD_EXAMPLES=OFF || true
 fi
 
 if [ "$fuzz_seconds" != 0 ]; then
-  "$root/scripts/fuzz.sh" "$fuzz_seconds" || failed+=("fuzz")
+  start=$SECONDS
+  if "$root/scripts/fuzz.sh" "$fuzz_seconds"; then
+    record fuzz passed "${fuzz_seconds} s of fuzzing" "$start"
+  else
+    record fuzz FAILED "${fuzz_seconds} s of fuzzing" "$start"
+  fi
 fi
 
 if [ "$docs" -eq 1 ]; then
   echo
   echo "==== build/docs (Doxygen, warnings are errors) ===="
-  "$root/scripts/docs.sh" || failed+=("docs")
+  start=$SECONDS
+  if "$root/scripts/docs.sh"; then
+    record docs passed "-" "$start"
+  else
+    record docs FAILED "-" "$start"
+  fi
 fi
 
+total_seconds=$((SECONDS - started))
+total_time="$((total_seconds / 60))m$(printf '%02d' $((total_seconds % 60)))s"
+echo
+echo "==== summary ===="
+printf '%s\n' "${summary[@]}"
+configurations="${#summary[@]} configuration$([ "${#summary[@]}" -eq 1 ] || echo s)"
 if [ "${#failed[@]}" -ne 0 ]; then
-  echo
-  echo "test.sh: FAILED in ${failed[*]}" >&2
+  echo "test.sh: FAILED in ${failed[*]} (${#failed[@]} of $configurations, $total_time)" >&2
   exit 1
 fi
+echo "test.sh: passed, $configurations ($total_time)"
