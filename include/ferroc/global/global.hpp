@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <new>
 #include <type_traits>
 
@@ -333,7 +332,7 @@ private:
       td = carve_thread_data();
     if (td == nullptr)
       return nullptr;
-    std::construct_at(&td->r, state_.value.arenas);
+    ::new (static_cast<void*>(&td->r)) Resident(state_.value.arenas);
     return td;
   }
 
@@ -372,7 +371,7 @@ private:
     // From here the thread frees through the placeholder (cross-thread
     // path); a later allocation makes it a new heap.
     thread_heap_ = placeholder();
-    std::destroy_at(&td->r);
+    td->r.~Resident();
     push_pool(td, td);
   }
 

@@ -6,7 +6,10 @@
 
 #include <cstddef>
 #include <limits>
-#include <memory>
+#include <version>
+#if defined(__cpp_lib_allocate_at_least)
+#include <memory> // std::allocation_result
+#endif
 #include <new>
 #include <type_traits>
 

@@ -9,7 +9,7 @@
 // Part of Heap: ferroc/heap/heap.hpp declares these members and includes
 // this file at its end; included alone, this file pulls its parent in.
 
-#include <bitset>
+#include <cstdint>
 
 #include "ferroc/heap/heap.hpp"
 
@@ -91,16 +91,22 @@ template <class F>
 FERROC_MEMBER_INLINE void Heap<B>::visit_page(Page* pg, F& fn) {
   constexpr std::size_t max_blocks =
       (std::size_t{1} << detail::small_page_shift) / detail::min_align;
-  std::bitset<max_blocks> is_free;
+  // A bit per block (std::bitset would cost every file that includes
+  // this header the parsing of <string>).
+  constexpr std::size_t word_bits = 64;
+  static_assert(max_blocks % word_bits == 0);
+  std::uint64_t is_free[max_blocks / word_bits] = {};
   auto mark = [&](Block* b) {
-    for (; b != nullptr; b = detail::next_of(pg, b))
-      is_free.set(static_cast<std::size_t>(reinterpret_cast<std::byte*>(b) - pg->area) /
-                  pg->block_size);
+    for (; b != nullptr; b = detail::next_of(pg, b)) {
+      auto const i =
+          static_cast<std::size_t>(reinterpret_cast<std::byte*>(b) - pg->area) / pg->block_size;
+      is_free[i / word_bits] |= std::uint64_t{1} << (i % word_bits);
+    }
   };
   mark(pg->free);
   mark(pg->local_free);
   for (std::size_t i = 0; i < pg->capacity; ++i) {
-    if (is_free.test(i))
+    if ((is_free[i / word_bits] >> (i % word_bits)) & 1)
       continue;
     std::byte* block = pg->area + i * pg->block_size;
     if constexpr (detail::checked) {
