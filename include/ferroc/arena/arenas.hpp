@@ -390,17 +390,22 @@ private:
   // ---- registry and tracking -----------------------------------------------
 
   // Taken when a thread starts or ends and when statistics are read: a spin
-  // lock is enough.
+  // lock is enough. Without statistics there is no registry (the test keeps
+  // the body out of an explicit instantiation of such Arenas).
   void lock_registry() const noexcept {
-    auto& lock = const_cast<detail::atomic<bool>&>(counters_.registry_lock);
-    // acquire: the registry as the previous holder left it is visible.
-    while (lock.exchange(true, std::memory_order_acquire))
-      FERROC_SPIN_PAUSE();
+    if constexpr (detail::stats_enabled) {
+      auto& lock = const_cast<detail::atomic<bool>&>(counters_.registry_lock);
+      // acquire: the registry as the previous holder left it is visible.
+      while (lock.exchange(true, std::memory_order_acquire))
+        FERROC_SPIN_PAUSE();
+    }
   }
   void unlock_registry() const noexcept {
-    // release: publishes our registry changes to the next holder.
-    const_cast<detail::atomic<bool>&>(counters_.registry_lock)
-        .store(false, std::memory_order_release);
+    if constexpr (detail::stats_enabled) {
+      // release: publishes our registry changes to the next holder.
+      const_cast<detail::atomic<bool>&>(counters_.registry_lock)
+          .store(false, std::memory_order_release);
+    }
   }
 
   // Tracking (detail/track.hpp): the memory checker's pool of our blocks is

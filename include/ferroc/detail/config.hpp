@@ -64,6 +64,14 @@
 #ifndef FERROC_STAT
 #define FERROC_STAT 0
 #endif
+/// Separate compilation. 1: the slow paths of the default configuration
+/// are compiled once, in the library `ferroc_separate` (CMake target
+/// `ferroc::separate`, which sets this macro for its users), instead of in
+/// every file that uses them; 0 (default): header-only. See
+/// detail/separate_compilation.hpp.
+#ifndef FERROC_SEPARATE_COMPILATION
+#define FERROC_SEPARATE_COMPILATION 0
+#endif
 /// Milliseconds that segment slots given back to an arena (and, four times
 /// that, free pages) stay committed at least before their memory goes back
 /// to the base. Default 10; 0 decommits at once. Arenas::set_purge_delay_ms

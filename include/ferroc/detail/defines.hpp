@@ -25,7 +25,11 @@
 // written `inline`, which an in-class definition is not. Either way the code
 // is the same as with the definition in the class. (A member of a class
 // template needs no `inline` for the one-definition rule.)
-#if defined(__clang__)
+//
+// With FERROC_SEPARATE_COMPILATION (see detail/separate_compilation.hpp)
+// these members are not inline, so that a program's files leave them to the
+// one compiled copy of the library.
+#if (defined(FERROC_SEPARATE_COMPILATION) && FERROC_SEPARATE_COMPILATION) || defined(__clang__)
 #define FERROC_MEMBER_INLINE
 #else
 #define FERROC_MEMBER_INLINE inline

@@ -10,6 +10,7 @@
 
 #include "ferroc/base/mmap.hpp"
 #include "ferroc/detail/config.hpp"
+#include "ferroc/detail/separate_compilation.hpp"
 #include "ferroc/global/global.hpp"
 #include "ferroc/stats.hpp"
 
@@ -22,6 +23,10 @@ class Ferroc;
 /// a pthread key destructor. `Ferroc` (global/resource.hpp) is its tag and
 /// its std::pmr face.
 using DefaultGlobal = Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+
+#if FERROC_SEPARATE_COMPILATION
+extern template class Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+#endif
 
 /// Statistics of the default global allocator: every thread's heap, those
 /// of exited threads included (see ferroc/stats.hpp; most counters need a

@@ -107,6 +107,10 @@ template <class G> global_resource<G>& global_resource<G>::instance() noexcept {
   return detail::global_resource_instance<G>.value;
 }
 
+#if FERROC_SEPARATE_COMPILATION
+extern template class global_resource<DefaultGlobal>;
+#endif
+
 /// The process-wide allocator, `Ferroc::instance()`. It is a
 /// `std::pmr::memory_resource` (`ferroc::resource()`) and offers the
 /// non-throwing calls of `global_resource`.

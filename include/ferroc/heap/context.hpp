@@ -224,9 +224,11 @@ private:
   // Statistics: a page decommitted by decommit_free_pages holds memory
   // again from its next use on.
   void recommitted(Page* pg) noexcept {
-    if (pg->decommitted) {
-      pg->decommitted = false;
-      arenas_->counters().committed.add(pg->area_size);
+    if constexpr (detail::stats_enabled) {
+      if (pg->decommitted) {
+        pg->decommitted = false;
+        arenas_->counters().committed.add(pg->area_size);
+      }
     }
   }
 
