@@ -75,7 +75,54 @@ private:
   std::deque<Item> items_;
 };
 
+// The shared structures' atomics are atomic instructions in a threaded
+// build (their single-threaded stand-ins are checked in tests/embedded).
+static_assert(ferroc::detail::atomic<int>::atomic_instructions);
+static_assert(decltype(ferroc::detail::Page::xthread_free)::atomic_instructions);
+static_assert(ferroc::detail::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(alignof(ferroc::detail::atomic<std::uint64_t>) == 8);
+
 } // namespace
+
+TEST_CASE("the library's atomics behave as std::atomic", "[threads][atomic]") {
+  namespace fd = ferroc::detail;
+  fd::atomic<std::uintptr_t> word{6};
+  std::uintptr_t expected = 5;
+  CHECK_FALSE(word.compare_exchange_strong(expected, 9, fd::memory_order_acq_rel,
+                                           fd::memory_order_relaxed));
+  CHECK(expected == 6);
+  CHECK(word.compare_exchange_strong(expected, 9, fd::memory_order_release));
+  expected = 9;
+  while (!word.compare_exchange_weak(expected, 8, fd::memory_order_acq_rel)) {
+    REQUIRE(expected == 9); // fails only spuriously
+  }
+  CHECK(word.exchange(9, fd::memory_order_acquire) == 8);
+  CHECK(word.fetch_or(16) == 9);
+  CHECK(word.fetch_and(~std::uintptr_t{1}) == 25);
+  CHECK(word.fetch_add(2, fd::memory_order_relaxed) == 24);
+  CHECK(word.fetch_sub(6) == 26);
+  word.store(1, fd::memory_order_release);
+  CHECK(word.load(fd::memory_order_acquire) == 1);
+
+  std::uint64_t plain = 0b1010;
+  fd::atomic_ref<std::uint64_t> ref{plain};
+  CHECK(ref.fetch_or(0b0101, fd::memory_order_relaxed) == 0b1010);
+  CHECK(ref.fetch_and(0b0110) == 0b1111);
+  CHECK(ref.load() == 0b0110);
+  CHECK(plain == 0b0110);
+
+  // Many threads at once: no increment is lost.
+  fd::atomic<std::size_t> count{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&count] {
+      for (int i = 0; i < 10000; ++i)
+        count.fetch_add(1, fd::memory_order_relaxed);
+    });
+  for (auto& th : threads)
+    th.join();
+  CHECK(count.load() == 40000);
+}
 
 TEST_CASE("8 threads free each other's blocks", "[threads][stress]") {
   constexpr std::uint32_t thread_count = 8;
@@ -494,7 +541,8 @@ TEST_CASE("a page counts the blocks other threads free to it, and its owner trus
   REQUIRE(pg->free != nullptr);
   auto listed = [pg] {
     // relaxed: read after the freeing threads were joined.
-    return ferroc::detail::thread_free_count(pg->xthread_free.load(std::memory_order_relaxed));
+    return ferroc::detail::thread_free_count(
+        pg->xthread_free.load(ferroc::detail::memory_order_relaxed));
   };
   // Four threads free 150 of them at once, all onto the page's one list.
   auto free_from_threads = [&](std::size_t first, std::size_t last) {

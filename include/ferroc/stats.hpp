@@ -166,7 +166,7 @@ inline char const* human_bytes(std::uint64_t bytes, char (&out)[24]) noexcept {
   static constexpr char const* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   std::size_t u = 0;
   std::uint64_t scaled = bytes * 10; // one decimal, in integers
-  while (scaled >= 10240 && u + 1 < std::size(units)) {
+  while (scaled >= 10240 && u + 1 < sizeof(units) / sizeof(units[0])) {
     scaled /= 1024;
     ++u;
   }

@@ -103,21 +103,20 @@ TEST_CASE("the small geometry follows from the three shifts", "[embedded]") {
 }
 
 #if FERROC_SINGLE_THREADED
-TEST_CASE("single-threaded: the shared structures hold no std::atomic", "[embedded]") {
+TEST_CASE("single-threaded: the shared structures use no atomic instruction", "[embedded]") {
   static_assert(fd::single_threaded);
-  static_assert(fd::is_std_atomic<std::atomic<int>>); // the trait itself
-  static_assert(!fd::is_std_atomic<fd::atomic<int>>);
-  static_assert(!fd::is_std_atomic<decltype(fd::Page::xthread_free)>);
-  static_assert(!fd::is_std_atomic<decltype(fd::Page::xheap)>);
-  static_assert(!fd::is_std_atomic<decltype(fd::Page::xowner_flags)>);
-  static_assert(!fd::is_std_atomic<decltype(fd::DelayedFreeList::xhead)>);
-  static_assert(!fd::is_std_atomic<decltype(fd::Segment::xowner)>);
+  static_assert(!fd::atomic<int>::atomic_instructions);
+  static_assert(!decltype(fd::Page::xthread_free)::atomic_instructions);
+  static_assert(!decltype(fd::Page::xheap)::atomic_instructions);
+  static_assert(!decltype(fd::Page::xowner_flags)::atomic_instructions);
+  static_assert(!decltype(fd::DelayedFreeList::xhead)::atomic_instructions);
+  static_assert(!decltype(fd::Segment::xowner)::atomic_instructions);
   static_assert(!std::is_same_v<fd::atomic_ref<std::uint64_t>, std::atomic_ref<std::uint64_t>>);
   // The plain stand-in keeps std::atomic's behaviour for one thread.
   fd::atomic<std::uintptr_t> word{6};
   std::uintptr_t expected = 5;
-  CHECK_FALSE(word.compare_exchange_weak(expected, 9, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed));
+  CHECK_FALSE(
+      word.compare_exchange_weak(expected, 9, fd::memory_order_acq_rel, fd::memory_order_relaxed));
   CHECK(expected == 6);
   CHECK(word.compare_exchange_strong(expected, 9));
   CHECK(word.fetch_or(16) == 9);

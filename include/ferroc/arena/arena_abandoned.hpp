@@ -19,24 +19,25 @@ inline namespace FERROC_CONFIG_NS {
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE void Arenas<B>::abandon(std::uint32_t arena, std::uint32_t slot,
                                              std::size_t tag) noexcept {
-  abandoned_count_.fetch_add(1, std::memory_order_relaxed); // relaxed: a statistic
+  abandoned_count_.fetch_add(1, detail::memory_order_relaxed); // relaxed: a statistic
   // release: the segment's header and pages, as the dying owner left them,
   // are visible to whoever clears this bit with acquire.
-  arenas_[arena].xabandoned[tag].fetch_or(std::uint64_t{1} << slot, std::memory_order_release);
+  arenas_[arena].xabandoned[tag].fetch_or(std::uint64_t{1} << slot, detail::memory_order_release);
 }
 
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE void* Arenas<B>::reclaim(std::size_t& budget, std::size_t tag) noexcept {
   // acquire: arenas counted here have their index claimed; xstart was
   // published before any of their slots could be abandoned.
-  std::size_t const n = std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+  std::size_t const n =
+      detail::min_of(arena_count_.load(detail::memory_order_acquire), detail::max_arenas);
   if (n == 0)
     return nullptr;
   std::size_t const first_tag = tag == any_tag ? 0 : tag;
   std::size_t const last_tag = tag == any_tag ? abandon_tags : tag + 1;
   // relaxed: only where to start looking.
   detail::atomic<std::size_t>& cursor = reclaim_cursor_[tag == any_tag ? 0 : tag];
-  std::size_t const start = cursor.load(std::memory_order_relaxed) % (n * 64);
+  std::size_t const start = cursor.load(detail::memory_order_relaxed) % (n * 64);
   std::size_t const k0 = start / 64;
   unsigned const s0 = static_cast<unsigned>(start % 64);
   // The cursor's arena from its slot on, the others whole, then the
@@ -51,7 +52,7 @@ FERROC_MEMBER_INLINE void* Arenas<B>::reclaim(std::size_t& budget, std::size_t t
       std::uint32_t slot = 0;
       if (void* mem = reclaim_in(arenas_[k], t, window, budget, slot)) {
         // relaxed: a hint, as above.
-        cursor.store(k * 64 + slot + 1, std::memory_order_relaxed);
+        cursor.store(k * 64 + slot + 1, detail::memory_order_relaxed);
         return mem;
       }
     }
@@ -68,19 +69,19 @@ FERROC_MEMBER_INLINE void* Arenas<B>::reclaim_in(Arena& a, std::size_t tag, std:
                                                  std::uint32_t& slot_out) noexcept {
   detail::atomic<std::uint64_t>& abandoned = a.xabandoned[tag];
   // relaxed: only a hint; the fetch_and below decides.
-  std::uint64_t bits = abandoned.load(std::memory_order_relaxed) & window;
+  std::uint64_t bits = abandoned.load(detail::memory_order_relaxed) & window;
   while (bits != 0 && budget != 0) {
     --budget;
     auto const slot = static_cast<std::uint32_t>(std::countr_zero(bits));
     std::uint64_t const bit = std::uint64_t{1} << slot;
     // acquire: pairs with abandon()'s release; clearing the bit is what
     // makes us the owner, so only one thread wins it.
-    std::uint64_t const old = abandoned.fetch_and(~bit, std::memory_order_acquire);
+    std::uint64_t const old = abandoned.fetch_and(~bit, detail::memory_order_acquire);
     if (old & bit) {
-      abandoned_count_.fetch_sub(1, std::memory_order_relaxed); // relaxed: a statistic
+      abandoned_count_.fetch_sub(1, detail::memory_order_relaxed); // relaxed: a statistic
       slot_out = slot;
       // relaxed: xstart was published before any slot of the arena was claimed.
-      return a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
+      return a.xstart.load(detail::memory_order_relaxed) + slot * detail::segment_size;
     }
     bits = old & ~bit & window;
   }

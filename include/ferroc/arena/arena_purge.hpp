@@ -20,28 +20,28 @@ inline namespace FERROC_CONFIG_NS {
 template <BaseAlloc B> FERROC_MEMBER_INLINE void Arenas<B>::purge(bool force) noexcept {
   if constexpr (DecommitBase<B>) {
     // relaxed: a hint; the exchange or CAS below decides.
-    std::int64_t expire = purge_expire_.load(std::memory_order_relaxed);
+    std::int64_t expire = purge_expire_.load(detail::memory_order_relaxed);
     if (expire == 0 && !force)
       return;
     if (force) {
       // seq_cst: the store-load pair with release_delayed (see there).
-      purge_expire_.exchange(0, std::memory_order_seq_cst);
+      purge_expire_.exchange(0, detail::memory_order_seq_cst);
     } else {
       if (detail::monotonic_ns() < expire)
         return;
       // seq_cst: as above; only one thread runs the round of this deadline.
-      if (!purge_expire_.compare_exchange_strong(expire, 0, std::memory_order_seq_cst,
-                                                 std::memory_order_relaxed))
+      if (!purge_expire_.compare_exchange_strong(expire, 0, detail::memory_order_seq_cst,
+                                                 detail::memory_order_relaxed))
         return;
     }
     // relaxed: only the round's winner changes the epoch; a releaser that
     // reads it late files its slots one generation early (purged sooner).
-    unsigned const epoch = purge_epoch_.load(std::memory_order_relaxed);
+    unsigned const epoch = purge_epoch_.load(detail::memory_order_relaxed);
     unsigned const younger = epoch & 1;
     unsigned const older = younger ^ 1;
     // acquire: arenas counted here have their index claimed; xstart tells.
     std::size_t const n =
-        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+        detail::min_of(arena_count_.load(detail::memory_order_acquire), detail::max_arenas);
     std::size_t waiting = 0;
     for (std::size_t k = 0; k < n; ++k)
       waiting += slots_waiting(arenas_[k]);
@@ -55,12 +55,12 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Arenas<B>::purge(bool force) no
       purged += done;
     }
     // relaxed: a hint for the claims' miss count.
-    purged_last_round_.store(purged != 0, std::memory_order_relaxed);
+    purged_last_round_.store(purged != 0, detail::memory_order_relaxed);
     // The younger generation becomes the older one; new releases go to
     // the generation just emptied (kept slots of the older one stay in it,
     // the first to go in the next round).
     // relaxed: see above.
-    purge_epoch_.store(epoch + 1, std::memory_order_relaxed);
+    purge_epoch_.store(epoch + 1, detail::memory_order_relaxed);
     // Another round while anything waits, kept slots included: without
     // misses their number shrinks round by round.
     bool waits = false;
@@ -80,14 +80,14 @@ FERROC_MEMBER_INLINE bool Arenas<B>::take_purge_bits([[maybe_unused]] Arena& a,
   if constexpr (DecommitBase<B>) {
     // relaxed: our in-use bits guard these purge bits, and the claim's
     // acquire made the releaser's setting visible.
-    std::uint64_t const was = a.xpurge[0].fetch_and(~mask, std::memory_order_relaxed) |
-                              a.xpurge[1].fetch_and(~mask, std::memory_order_relaxed);
+    std::uint64_t const was = a.xpurge[0].fetch_and(~mask, detail::memory_order_relaxed) |
+                              a.xpurge[1].fetch_and(~mask, detail::memory_order_relaxed);
     // relaxed: a hint and a count for the next purge round (slots_to_keep).
     // Only a huge block's run counts: a segment finds a slot anywhere.
     if (std::popcount(mask) > 1 && (mask & ~was) != 0 &&
-        purged_last_round_.load(std::memory_order_relaxed))
+        purged_last_round_.load(detail::memory_order_relaxed))
       missed_slots_.fetch_add(static_cast<std::size_t>(std::popcount(mask & ~was)),
-                              std::memory_order_relaxed);
+                              detail::memory_order_relaxed);
     if constexpr (detail::stats_enabled)
       counters_.committed.add(static_cast<std::size_t>(std::popcount(mask & ~was)) *
                               detail::segment_size);
@@ -103,18 +103,18 @@ FERROC_MEMBER_INLINE bool Arenas<B>::take_purge_bits([[maybe_unused]] Arena& a,
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE void Arenas<B>::release_delayed(Arena& a, std::uint64_t mask) noexcept {
   // relaxed: a late epoch only files the slots a generation early (see purge).
-  unsigned const gen = purge_epoch_.load(std::memory_order_relaxed) & 1;
+  unsigned const gen = purge_epoch_.load(detail::memory_order_relaxed) & 1;
   // relaxed: we still hold the slots' in-use bits; the fetch_and below
   // publishes this.
-  a.xpurge[gen].fetch_or(mask, std::memory_order_relaxed);
+  a.xpurge[gen].fetch_or(mask, detail::memory_order_relaxed);
   // seq_cst: a store-load pair with purge(), which clears the deadline and
   // then reads xin_use: either it sees these slots free and takes care of
   // them, or we see no deadline and set one. Release: our writes to the
   // slots happen before a claimer's acquire sees them free.
-  a.xin_use.fetch_and(~mask, std::memory_order_seq_cst);
+  a.xin_use.fetch_and(~mask, detail::memory_order_seq_cst);
   segments_.sub(1); // statistics: the slots stay committed until their purge
   // seq_cst: see above.
-  if (purge_expire_.load(std::memory_order_seq_cst) != 0)
+  if (purge_expire_.load(detail::memory_order_seq_cst) != 0)
     return;
   set_purge_deadline();
 }
@@ -124,11 +124,11 @@ FERROC_MEMBER_INLINE void Arenas<B>::release_delayed(Arena& a, std::uint64_t mas
 // is as early as ours).
 template <BaseAlloc B> FERROC_MEMBER_INLINE void Arenas<B>::set_purge_deadline() noexcept {
   // relaxed: a setting.
-  std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
+  std::int64_t const delay = purge_delay_ns_.load(detail::memory_order_relaxed);
   std::int64_t none = 0;
   // seq_cst: see release_delayed.
   purge_expire_.compare_exchange_strong(none, detail::monotonic_ns() + delay,
-                                        std::memory_order_seq_cst, std::memory_order_relaxed);
+                                        detail::memory_order_seq_cst, detail::memory_order_relaxed);
 }
 
 // How many waiting slots this round leaves committed: what the huge
@@ -140,13 +140,13 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Arenas<B>::set_purge_deadline()
 // slots in use (see detail::slot_retain_shift).
 template <BaseAlloc B> FERROC_MEMBER_INLINE std::size_t Arenas<B>::slots_to_keep() noexcept {
   // relaxed: counts that order nothing; only a round's winner gets here.
-  std::size_t const missed = missed_slots_.exchange(0, std::memory_order_relaxed);
-  std::size_t keep = keep_slots_.load(std::memory_order_relaxed);
+  std::size_t const missed = missed_slots_.exchange(0, detail::memory_order_relaxed);
+  std::size_t keep = keep_slots_.load(detail::memory_order_relaxed);
   keep = missed != 0 ? keep + missed : keep - (keep + 7) / 8;
   std::size_t const cap =
-      claimed_slots_.load(std::memory_order_relaxed) >> detail::slot_retain_shift;
-  keep = std::min(keep, cap);
-  keep_slots_.store(keep, std::memory_order_relaxed);
+      claimed_slots_.load(detail::memory_order_relaxed) >> detail::slot_retain_shift;
+  keep = detail::min_of(keep, cap);
+  keep_slots_.store(keep, detail::memory_order_relaxed);
   return keep;
 }
 
@@ -156,11 +156,11 @@ FERROC_MEMBER_INLINE std::size_t Arenas<B>::slots_waiting(Arena& a) noexcept {
   // seq_cst: with release_delayed's store-load pair, a slot released
   // before our round took the deadline is seen here (its release of the
   // in-use bit happened before, and its purge bit before that).
-  std::uint64_t const free = ~a.xin_use.load(std::memory_order_seq_cst);
+  std::uint64_t const free = ~a.xin_use.load(detail::memory_order_seq_cst);
   // relaxed: ordered by the load above.
-  return static_cast<std::size_t>(std::popcount(
-      (a.xpurge[0].load(std::memory_order_relaxed) | a.xpurge[1].load(std::memory_order_relaxed)) &
-      free));
+  return static_cast<std::size_t>(std::popcount((a.xpurge[0].load(detail::memory_order_relaxed) |
+                                                 a.xpurge[1].load(detail::memory_order_relaxed)) &
+                                                free));
 }
 
 // The lowest `count` set bits of `bits`.
@@ -182,25 +182,25 @@ template <BaseAlloc B>
 FERROC_MEMBER_INLINE std::size_t Arenas<B>::purge_arena(Arena& a, unsigned gen,
                                                         std::size_t limit) noexcept {
   // acquire: the arena's fields were written before xstart was published.
-  std::byte* start = a.xstart.load(std::memory_order_acquire);
+  std::byte* start = a.xstart.load(detail::memory_order_acquire);
   if (start == nullptr)
     return 0;
   // seq_cst: the load of the store-load pair with release_delayed.
-  std::uint64_t word = a.xin_use.load(std::memory_order_seq_cst);
+  std::uint64_t word = a.xin_use.load(detail::memory_order_seq_cst);
   std::uint64_t held = 0;
   for (;;) {
     // relaxed: a hint; re-read below once the slots are ours.
-    held = lowest_bits(a.xpurge[gen].load(std::memory_order_relaxed) & ~word, limit);
+    held = lowest_bits(a.xpurge[gen].load(detail::memory_order_relaxed) & ~word, limit);
     if (held == 0)
       return 0;
     // acquire: the releasers' purge bits and writes are visible to us.
-    if (a.xin_use.compare_exchange_weak(word, word | held, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
+    if (a.xin_use.compare_exchange_weak(word, word | held, detail::memory_order_acquire,
+                                        detail::memory_order_relaxed))
       break;
   }
   // relaxed: the slots' in-use bits are ours (see Arena::xpurge); another
   // purger may have done some of them between our hint and our claim.
-  std::uint64_t const pending = a.xpurge[gen].load(std::memory_order_relaxed) & held;
+  std::uint64_t const pending = a.xpurge[gen].load(detail::memory_order_relaxed) & held;
   for (std::uint64_t m = pending; m != 0;) {
     auto const first = static_cast<std::size_t>(std::countr_zero(m));
     auto const count = static_cast<std::size_t>(std::countr_one(m >> first));
@@ -211,10 +211,10 @@ FERROC_MEMBER_INLINE std::size_t Arenas<B>::purge_arena(Arena& a, unsigned gen,
     counters_.committed.sub(static_cast<std::size_t>(std::popcount(pending)) *
                             detail::segment_size);
   // relaxed: ordered by the release of the in-use bits below.
-  a.xpurge[gen].fetch_and(~pending, std::memory_order_relaxed);
+  a.xpurge[gen].fetch_and(~pending, detail::memory_order_relaxed);
   // release: the decommit happens before a claimer's acquire sees the
   // slots free.
-  a.xin_use.fetch_and(~held, std::memory_order_release);
+  a.xin_use.fetch_and(~held, detail::memory_order_release);
   return static_cast<std::size_t>(std::popcount(pending));
 }
 

@@ -41,21 +41,21 @@ FERROC_MEMBER_INLINE void Arenas<B>::release(std::uint32_t arena, std::uint32_t 
                                              std::uint32_t count) noexcept {
   Arena& a = arenas_[arena];
   std::uint64_t const mask = run_mask(slot, count);
-  claimed_slots_.fetch_sub(count, std::memory_order_relaxed); // relaxed: a gauge (purge)
+  claimed_slots_.fetch_sub(count, detail::memory_order_relaxed); // relaxed: a gauge (purge)
   if constexpr (DecommitBase<B>) {
     // relaxed: a setting.
-    std::int64_t const delay = purge_delay_ns_.load(std::memory_order_relaxed);
+    std::int64_t const delay = purge_delay_ns_.load(detail::memory_order_relaxed);
     if (delay > 0) {
       release_delayed(a, mask);
       purge();
       return;
     }
-    std::byte* start = a.xstart.load(std::memory_order_relaxed) + slot * detail::segment_size;
+    std::byte* start = a.xstart.load(detail::memory_order_relaxed) + slot * detail::segment_size;
     decommit(start, count * detail::segment_size);
   }
   // release: the decommit and every write to the slots happen before a
   // claimer's acquire sees them free.
-  a.xin_use.fetch_and(~mask, std::memory_order_release);
+  a.xin_use.fetch_and(~mask, detail::memory_order_release);
   segments_.sub(1);
   if constexpr (detail::stats_enabled)
     counters_.committed.sub(count * detail::segment_size);
@@ -93,7 +93,8 @@ FERROC_MEMBER_INLINE void Arenas<B>::deallocate_dedicated(void* p, std::size_t s
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_any(std::size_t count) noexcept {
   // acquire: arenas counted here have their index claimed; claim_in checks xstart.
-  std::size_t const n = std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+  std::size_t const n =
+      detail::min_of(arena_count_.load(detail::memory_order_acquire), detail::max_arenas);
   if constexpr (DecommitBase<B>) {
     for (std::size_t k = 0; k < n; ++k) {
       if (Claim c = claim_in(k, count, true); c.start != nullptr)
@@ -114,11 +115,11 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k
                                                                    bool committed_only) noexcept {
   Arena& a = arenas_[k];
   // acquire: the arena's fields were written before xstart was published.
-  std::byte* start = a.xstart.load(std::memory_order_acquire);
+  std::byte* start = a.xstart.load(detail::memory_order_acquire);
   if (start == nullptr || count > a.slots)
     return {};
   // relaxed: the CAS below re-validates.
-  std::uint64_t word = a.xin_use.load(std::memory_order_relaxed);
+  std::uint64_t word = a.xin_use.load(detail::memory_order_relaxed);
   for (;;) {
     if (word == ~std::uint64_t{0})
       return {};
@@ -130,10 +131,10 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k
       return {};
     std::uint64_t const mask = run_mask(slot, count);
     // acquire: see the releasing thread's decommit and writes (pairs with release()).
-    if (a.xin_use.compare_exchange_weak(word, word | mask, std::memory_order_acquire,
-                                        std::memory_order_relaxed)) {
+    if (a.xin_use.compare_exchange_weak(word, word | mask, detail::memory_order_acquire,
+                                        detail::memory_order_relaxed)) {
       segments_.add(1);
-      claimed_slots_.fetch_add(count, std::memory_order_relaxed); // relaxed: a gauge (purge)
+      claimed_slots_.fetch_add(count, detail::memory_order_relaxed); // relaxed: a gauge (purge)
       return {start + slot * detail::segment_size, static_cast<std::uint32_t>(k),
               static_cast<std::uint32_t>(slot), take_purge_bits(a, mask)};
     }
@@ -144,7 +145,8 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k
 // claim reads the real bits).
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE std::uint64_t Arenas<B>::committed_slots(Arena& a) noexcept {
-  return a.xpurge[0].load(std::memory_order_relaxed) | a.xpurge[1].load(std::memory_order_relaxed);
+  return a.xpurge[0].load(detail::memory_order_relaxed) |
+         a.xpurge[1].load(detail::memory_order_relaxed);
 }
 
 // The run of `count` zero bits in `word` below `limit` with the most
@@ -201,8 +203,8 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE bool Arenas<B>::add_arena(std::size_
   if constexpr (DecommitBase<B>) {
     // relaxed: only sizes the arena; threads that add arenas at the same
     // time may size theirs alike, which is as good.
-    slots = std::max(count,
-                     detail::arena_growth_slots(reserved_slots_.load(std::memory_order_relaxed)));
+    slots = detail::max_of(
+        count, detail::arena_growth_slots(reserved_slots_.load(detail::memory_order_relaxed)));
   }
   void* chunk = nullptr;
   for (; slots >= count; slots /= 2) {
@@ -225,7 +227,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE bool Arenas<B>::add_arena(std::size_
     }
   }
   // relaxed: the index is only ours; publication happens through xstart.
-  std::size_t const k = arena_count_.fetch_add(1, std::memory_order_relaxed);
+  std::size_t const k = arena_count_.fetch_add(1, detail::memory_order_relaxed);
   if (k >= detail::max_arenas) {
     base().deallocate(chunk, size);
     return false;
@@ -237,11 +239,11 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE bool Arenas<B>::add_arena(std::size_
   Arena& a = arenas_[k];
   a.chunk_size = size;
   a.slots = size / detail::segment_size;
-  a.xin_use.store(a.slots == 64 ? 0 : ~run_mask(0, a.slots), std::memory_order_relaxed);
+  a.xin_use.store(a.slots == 64 ? 0 : ~run_mask(0, a.slots), detail::memory_order_relaxed);
   // release: the fields above are visible to whoever loads xstart with acquire.
-  a.xstart.store(static_cast<std::byte*>(chunk), std::memory_order_release);
+  a.xstart.store(static_cast<std::byte*>(chunk), detail::memory_order_release);
   // relaxed: only sizes later arenas (see above).
-  reserved_slots_.fetch_add(slots, std::memory_order_relaxed);
+  reserved_slots_.fetch_add(slots, detail::memory_order_relaxed);
   return true;
 }
 

@@ -10,8 +10,6 @@
 // arena_purge.hpp (purge rounds and retention), arena_abandoned.hpp
 // (segments of dead heaps).
 
-#include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -106,13 +104,13 @@ public:
   /// stays taken from the base.
   ~Arenas() {
     // relaxed: no other thread uses an Arenas that is being destroyed.
-    if (track_pool_.load(std::memory_order_relaxed) == track_pool_ready)
+    if (track_pool_.load(detail::memory_order_relaxed) == track_pool_ready)
       detail::track::destroy_pool(this);
     std::size_t const count =
-        std::min(arena_count_.load(std::memory_order_acquire), detail::max_arenas);
+        detail::min_of(arena_count_.load(detail::memory_order_acquire), detail::max_arenas);
     for (std::size_t i = 0; i < count; ++i) {
       // acquire: pairs with the release that published the arena.
-      if (std::byte* start = arenas_[i].xstart.load(std::memory_order_acquire)) {
+      if (std::byte* start = arenas_[i].xstart.load(detail::memory_order_acquire)) {
         detail::segment_map_mark(start, arenas_[i].chunk_size, false);
         base().deallocate(start, arenas_[i].chunk_size);
       }
@@ -148,13 +146,14 @@ public:
   /// pages of segments in use wait four times as long). Any thread.
   void set_purge_delay_ms(std::uint32_t ms) noexcept {
     // relaxed: a setting; a slot released with the old value keeps it.
-    purge_delay_ns_.store(std::int64_t{ms} * 1'000'000, std::memory_order_relaxed);
+    purge_delay_ns_.store(std::int64_t{ms} * 1'000'000, detail::memory_order_relaxed);
   }
   /// The purge delay now, in milliseconds (see set_purge_delay_ms). Any
   /// thread.
   std::uint32_t purge_delay_ms() const noexcept {
     // relaxed: a setting.
-    return static_cast<std::uint32_t>(purge_delay_ns_.load(std::memory_order_relaxed) / 1'000'000);
+    return static_cast<std::uint32_t>(purge_delay_ns_.load(detail::memory_order_relaxed) /
+                                      1'000'000);
   }
 
   /// Decommits the released slots whose purge delay has passed, beyond a
@@ -186,7 +185,7 @@ public:
   void decommit(void* p, std::size_t size) noexcept requires DecommitBase<B> {
     base().decommit(p, size);
     // relaxed: a count that orders nothing (a decommit is a system call).
-    decommitted_.fetch_add(size, std::memory_order_relaxed);
+    decommitted_.fetch_add(size, detail::memory_order_relaxed);
   }
   /// \endcond
 
@@ -195,14 +194,14 @@ public:
   /// Any thread; a relaxed read.
   std::size_t decommitted_bytes() const noexcept {
     // relaxed: a count.
-    return decommitted_.load(std::memory_order_relaxed);
+    return decommitted_.load(detail::memory_order_relaxed);
   }
 
   /// Segments of dead heaps that wait to be reclaimed. Any thread; a relaxed
   /// read.
   std::size_t abandoned_segments() const noexcept {
     // relaxed: a statistic.
-    return abandoned_count_.load(std::memory_order_relaxed);
+    return abandoned_count_.load(detail::memory_order_relaxed);
   }
 
   /// The counters of every heap of these Arenas, those that are gone
@@ -396,7 +395,7 @@ private:
     if constexpr (detail::stats_enabled) {
       auto& lock = const_cast<detail::atomic<bool>&>(counters_.registry_lock);
       // acquire: the registry as the previous holder left it is visible.
-      while (lock.exchange(true, std::memory_order_acquire))
+      while (lock.exchange(true, detail::memory_order_acquire))
         FERROC_SPIN_PAUSE();
     }
   }
@@ -404,7 +403,7 @@ private:
     if constexpr (detail::stats_enabled) {
       // release: publishes our registry changes to the next holder.
       const_cast<detail::atomic<bool>&>(counters_.registry_lock)
-          .store(false, std::memory_order_release);
+          .store(false, detail::memory_order_release);
     }
   }
 
@@ -415,19 +414,19 @@ private:
   void ensure_track_pool() noexcept {
     if constexpr (detail::track::enabled) {
       // acquire: pairs with the release below; the pool exists for us then.
-      if (track_pool_.load(std::memory_order_acquire) == track_pool_ready)
+      if (track_pool_.load(detail::memory_order_acquire) == track_pool_ready)
         return;
       int expected = 0;
       // relaxed: only the winner creates; the others wait for the release.
       if (track_pool_.compare_exchange_strong(expected, track_pool_creating,
-                                              std::memory_order_relaxed)) {
+                                              detail::memory_order_relaxed)) {
         detail::track::create_pool(this);
         // release: the pool is created before anyone sees it ready.
-        track_pool_.store(track_pool_ready, std::memory_order_release);
+        track_pool_.store(track_pool_ready, detail::memory_order_release);
         return;
       }
       // acquire: as above.
-      while (track_pool_.load(std::memory_order_acquire) != track_pool_ready)
+      while (track_pool_.load(detail::memory_order_acquire) != track_pool_ready)
         FERROC_SPIN_PAUSE();
     }
   }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -39,7 +38,7 @@ inline constexpr std::size_t map_address_bits = 48;
 inline constexpr std::size_t map_words =
     (std::size_t{1} << (map_address_bits - segment_shift)) / 64;
 
-// Plain words reached through atomic_ref (std::atomic_ref unless
+// Plain words reached through atomic_ref (an atomic reference unless
 // single-threaded): an array of a million std::atomic objects is not
 // reliably constant-initialised (clang gives up and zeroes it at start-up,
 // after allocations may have marked it), while plain zeroed words always are.
@@ -63,9 +62,9 @@ inline void segment_map_mark(void const* start, std::size_t size, bool owned) no
   for (std::uintptr_t i = first; i <= last; ++i) {
     std::uint64_t const bit = std::uint64_t{1} << (i % 64);
     if (owned)
-      segment_map_word(i / 64).fetch_or(bit, std::memory_order_relaxed);
+      segment_map_word(i / 64).fetch_or(bit, detail::memory_order_relaxed);
     else
-      segment_map_word(i / 64).fetch_and(~bit, std::memory_order_relaxed);
+      segment_map_word(i / 64).fetch_and(~bit, detail::memory_order_relaxed);
   }
 }
 
@@ -77,7 +76,8 @@ FERROC_INLINE bool segment_map_contains(void const* p) noexcept {
   if (FERROC_UNLIKELY(word >= map_words))
     return false;
   // The shift count is taken modulo 64, as the bit index within the word.
-  return ((segment_map_word(word).load(std::memory_order_relaxed) >> ((q >> segment_shift) & 63)) &
+  return ((segment_map_word(word).load(detail::memory_order_relaxed) >>
+           ((q >> segment_shift) & 63)) &
           1) != 0;
 }
 #else

@@ -4,7 +4,6 @@
 /// \file
 /// SpanBase: a fixed region of memory given from outside.
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -80,7 +79,7 @@ public:
     if (back != 0)
       insert_range({r.offset + best_front + size, back});
     // relaxed: a statistic, read without ordering other data.
-    used_.fetch_add(size, std::memory_order_relaxed);
+    used_.fetch_add(size, detail::memory_order_relaxed);
     return base + r.offset + best_front;
   }
 
@@ -92,13 +91,13 @@ public:
     auto const offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - base);
     insert_range({offset, size});
     // relaxed: a statistic, read without ordering other data.
-    used_.fetch_sub(size, std::memory_order_relaxed);
+    used_.fetch_sub(size, detail::memory_order_relaxed);
   }
 
   /// Bytes currently handed out (chunk sizes as requested).
   std::size_t used_bytes() const noexcept {
     // relaxed: a statistic.
-    return used_.load(std::memory_order_relaxed);
+    return used_.load(detail::memory_order_relaxed);
   }
 
 private:
@@ -112,13 +111,13 @@ private:
   struct Guard {
     explicit Guard(atomic<bool>& l) noexcept : lock(l) {
       // acquire: the range table written by the previous holder is visible.
-      while (lock.exchange(true, std::memory_order_acquire))
-        while (lock.load(std::memory_order_relaxed))
+      while (lock.exchange(true, detail::memory_order_acquire))
+        while (lock.load(detail::memory_order_relaxed))
           FERROC_SPIN_PAUSE();
     }
     ~Guard() {
       // release: publish our range-table writes to the next holder.
-      lock.store(false, std::memory_order_release);
+      lock.store(false, detail::memory_order_release);
     }
     Guard(Guard const&) = delete;
     Guard& operator=(Guard const&) = delete;

@@ -323,6 +323,15 @@ constexpr bool is_pow2(std::size_t n) noexcept {
   return n != 0 && (n & (n - 1)) == 0;
 }
 
+// std::min and std::max without <algorithm>, which C++20 made heavy (the
+// ranges algorithms) for every file that includes Ferroc.
+template <class T> constexpr T min_of(T a, T b) noexcept {
+  return b < a ? b : a;
+}
+template <class T> constexpr T max_of(T a, T b) noexcept {
+  return a < b ? b : a;
+}
+
 } // namespace detail
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

@@ -40,10 +40,10 @@ public:
   // relaxed: only the owner writes, so load + store cannot lose an
   // update; readers want some recent value, not an ordering.
   void add(std::uint64_t n) noexcept {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    v_.store(v_.load(detail::memory_order_relaxed) + n, detail::memory_order_relaxed);
   }
   // relaxed: as above.
-  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return v_.load(detail::memory_order_relaxed); }
 
 private:
   atomic<std::uint64_t> v_{0};
@@ -53,8 +53,8 @@ private:
 class SharedCounter {
 public:
   // relaxed: a statistic, which orders nothing else.
-  void add(std::uint64_t n) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
-  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+  void add(std::uint64_t n) noexcept { v_.fetch_add(n, detail::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return v_.load(detail::memory_order_relaxed); }
 
 private:
   atomic<std::uint64_t> v_{0};
@@ -64,8 +64,8 @@ private:
 class GaugeReadings {
 public:
   // relaxed: statistics, which order nothing else.
-  std::size_t current() const noexcept { return current_.load(std::memory_order_relaxed); }
-  std::size_t peak() const noexcept { return peak_.load(std::memory_order_relaxed); }
+  std::size_t current() const noexcept { return current_.load(detail::memory_order_relaxed); }
+  std::size_t peak() const noexcept { return peak_.load(detail::memory_order_relaxed); }
 
 protected:
   atomic<std::size_t> current_{0};
@@ -77,15 +77,15 @@ class Gauge : public GaugeReadings {
 public:
   void add(std::size_t n) noexcept {
     // relaxed: a statistic; nothing else is ordered by it.
-    std::size_t const now = current_.fetch_add(n, std::memory_order_relaxed) + n;
+    std::size_t const now = current_.fetch_add(n, detail::memory_order_relaxed) + n;
     // relaxed: as above; the loop re-reads until the peak is at least `now`.
-    std::size_t peak = peak_.load(std::memory_order_relaxed);
-    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed,
-                                                      std::memory_order_relaxed)) {
+    std::size_t peak = peak_.load(detail::memory_order_relaxed);
+    while (now > peak && !peak_.compare_exchange_weak(peak, now, detail::memory_order_relaxed,
+                                                      detail::memory_order_relaxed)) {
     }
   }
   // relaxed: a statistic.
-  void sub(std::size_t n) noexcept { current_.fetch_sub(n, std::memory_order_relaxed); }
+  void sub(std::size_t n) noexcept { current_.fetch_sub(n, detail::memory_order_relaxed); }
 };
 
 /// A quantity one thread changes.
@@ -93,14 +93,14 @@ class OwnedGauge : public GaugeReadings {
 public:
   // relaxed: only the owner writes (see OwnedCounter).
   void add(std::size_t n) noexcept {
-    std::size_t const now = current_.load(std::memory_order_relaxed) + n;
-    current_.store(now, std::memory_order_relaxed);
-    if (now > peak_.load(std::memory_order_relaxed))
-      peak_.store(now, std::memory_order_relaxed);
+    std::size_t const now = current_.load(detail::memory_order_relaxed) + n;
+    current_.store(now, detail::memory_order_relaxed);
+    if (now > peak_.load(detail::memory_order_relaxed))
+      peak_.store(now, detail::memory_order_relaxed);
   }
   // relaxed: as above.
   void sub(std::size_t n) noexcept {
-    current_.store(current_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+    current_.store(current_.load(detail::memory_order_relaxed) - n, detail::memory_order_relaxed);
   }
 };
 

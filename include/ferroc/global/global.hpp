@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-#include <atomic>
+#include "ferroc/detail/atomic.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -201,7 +201,7 @@ private:
     // The pool's link. A pop that loses the race for this slot may still
     // read it while the winner sets up its Resident: it is atomic, and
     // outside the Resident.
-    std::atomic<ThreadData*> next_free{nullptr};
+    detail::atomic<ThreadData*> next_free{nullptr};
     union {
       Resident r;
     };
@@ -220,7 +220,7 @@ private:
   // would have to stall for exactly that many thread starts and exits.
   using PoolWord = std::uint64_t;
   static_assert(sizeof(void*) == 8 || sizeof(void*) == 4, "ferroc: 32- or 64-bit pointers only");
-  static_assert(std::atomic<PoolWord>::is_always_lock_free,
+  static_assert(detail::atomic<PoolWord>::is_always_lock_free,
                 "ferroc: the thread-data pool needs lock-free 64-bit atomics");
   static constexpr unsigned pool_tag_shift = sizeof(void*) == 8 ? 48 : 32;
   static constexpr PoolWord pool_address_mask = (PoolWord{1} << pool_tag_shift) - 1;
@@ -255,11 +255,11 @@ private:
 
     // Free thread-data slots, exited threads' and fresh ones: the head word
     // of a stack (see PoolWord).
-    std::atomic<PoolWord> pool{0};
+    detail::atomic<PoolWord> pool{0};
 
     // The thread-exit key plus one; 0: none yet. Published by one CAS, with
     // nothing held meanwhile, for the same reason as the pool.
-    std::atomic<std::uintptr_t> key_plus_one{0};
+    detail::atomic<std::uintptr_t> key_plus_one{0};
   };
 
   static Heap<B>* placeholder() noexcept { return &state_.value.placeholder; }
@@ -306,7 +306,7 @@ private:
     auto& published = state_.value.key_plus_one;
     // acquire: the key's creation in the thread that published it happens
     // before our use of the key.
-    std::uintptr_t word = published.load(std::memory_order_acquire);
+    std::uintptr_t word = published.load(detail::memory_order_acquire);
     if (word == 0) {
       pthread_key_t mine{};
       if (pthread_key_create(&mine, &on_thread_exit) != 0)
@@ -315,11 +315,11 @@ private:
       word = static_cast<std::uintptr_t>(mine) + 1;
       // release: publishes the key's creation to the threads that load it
       // with acquire; relaxed on failure: the winner's key is loaded below.
-      if (!published.compare_exchange_strong(expected, word, std::memory_order_release,
-                                             std::memory_order_relaxed)) {
+      if (!published.compare_exchange_strong(expected, word, detail::memory_order_release,
+                                             detail::memory_order_relaxed)) {
         pthread_key_delete(mine);
         // acquire: as the load above, for the winner's key.
-        word = published.load(std::memory_order_acquire);
+        word = published.load(detail::memory_order_acquire);
       }
     }
     key = static_cast<pthread_key_t>(word - 1);
@@ -360,7 +360,7 @@ private:
     if constexpr (per_chunk > 1) {
       for (std::size_t i = 1; i + 1 < per_chunk; ++i) {
         // relaxed: the slots are not shared yet; the push publishes them.
-        mem[i].next_free.store(&mem[i + 1], std::memory_order_relaxed);
+        mem[i].next_free.store(&mem[i + 1], detail::memory_order_relaxed);
       }
       push_pool(&mem[1], &mem[per_chunk - 1]);
     }
@@ -377,25 +377,26 @@ private:
 
   // Pushes the chain of slots from `first` to `last` (linked already).
   static void push_pool(ThreadData* first, ThreadData* last) noexcept {
-    std::atomic<PoolWord>& head = state_.value.pool;
+    detail::atomic<PoolWord>& head = state_.value.pool;
     // relaxed: only a guess at the top; the CAS below checks it.
-    PoolWord w = head.load(std::memory_order_relaxed);
+    PoolWord w = head.load(detail::memory_order_relaxed);
     do {
       // relaxed: the release CAS below publishes the link.
-      last->next_free.store(pool_top(w), std::memory_order_relaxed);
+      last->next_free.store(pool_top(w), detail::memory_order_relaxed);
       // release: the chain's links and our use of the slots (the Resident
       // destroyed) happen before a pop that takes them; relaxed on
       // failure: we only retry with the new top.
     } while (!head.compare_exchange_weak(w, pool_word(first, pool_next_tag(w)),
-                                         std::memory_order_release, std::memory_order_relaxed));
+                                         detail::memory_order_release,
+                                         detail::memory_order_relaxed));
   }
 
   // Takes a free slot, or nullptr if the pool is empty.
   static ThreadData* pop_pool() noexcept {
-    std::atomic<PoolWord>& head = state_.value.pool;
+    detail::atomic<PoolWord>& head = state_.value.pool;
     // acquire: the top's link and the slot as its pusher left it are
     // visible (pairs with the push's release CAS).
-    PoolWord w = head.load(std::memory_order_acquire);
+    PoolWord w = head.load(detail::memory_order_acquire);
     for (;;) {
       ThreadData* const top = pool_top(w);
       if (top == nullptr)
@@ -403,11 +404,11 @@ private:
       // relaxed: ordered by the acquire that gave us `w`. If another
       // thread took `top` meanwhile, the link may be stale, but then the
       // head's tag has moved on and the CAS fails.
-      ThreadData* const next = top->next_free.load(std::memory_order_relaxed);
+      ThreadData* const next = top->next_free.load(detail::memory_order_relaxed);
       // acquire on success and on failure: the same as the load above, for
       // the head we take or the new top we retry with.
       if (head.compare_exchange_weak(w, pool_word(next, pool_next_tag(w)),
-                                     std::memory_order_acquire, std::memory_order_acquire))
+                                     detail::memory_order_acquire, detail::memory_order_acquire))
         return top;
     }
   }

@@ -174,7 +174,7 @@ private:
     // Bit i of `starts` survives when slices i..i+count-1 are all free.
     std::uint64_t starts = free;
     for (std::uint32_t k = 1; k < count && starts != 0; k *= 2) {
-      std::uint32_t const step = std::min(k, count - k);
+      std::uint32_t const step = detail::min_of(k, count - k);
       starts &= starts >> step;
       if (step < k) // the last round: the run is covered
         break;
@@ -254,7 +254,7 @@ private:
     }
     // relaxed: only this thread compares against its own address; others
     // see "not mine" either way.
-    seg->xowner.store(this, std::memory_order_relaxed);
+    seg->xowner.store(this, detail::memory_order_relaxed);
     adopt_segment(seg);
     return take_page(kind, block_size);
   }
@@ -407,7 +407,7 @@ private:
         continue;
       // relaxed: a hint; frees only add to it, and the owner-to-be reads
       // it again with acquire (adopt_pages).
-      std::uintptr_t const tf = pg.xthread_free.load(std::memory_order_relaxed);
+      std::uintptr_t const tf = pg.xthread_free.load(detail::memory_order_relaxed);
       bool const returned = detail::thread_free_list(tf) != nullptr;
       if (returned && (!detail::thread_free_counted || detail::thread_free_count(tf) >= pg.used))
         return true;
@@ -420,7 +420,7 @@ private:
       return nullptr;
     auto* seg = static_cast<Segment*>(mem);
     // relaxed: see take_page_from_new_segment.
-    seg->xowner.store(this, std::memory_order_relaxed);
+    seg->xowner.store(this, detail::memory_order_relaxed);
     adopt_segment(seg);
     return seg;
   }
@@ -431,7 +431,7 @@ private:
     while (Segment* seg = all_.first) {
       unlink(seg);
       // relaxed: publication to the reclaimer is by abandon()'s release.
-      seg->xowner.store(nullptr, std::memory_order_relaxed);
+      seg->xowner.store(nullptr, detail::memory_order_relaxed);
       // A later Context at our address must not take these pages for its own.
       for (std::uint32_t i = 0; i < seg->page_count; ++i)
         detail::page_set_owner(&seg->pages[i], nullptr);

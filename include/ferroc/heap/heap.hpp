@@ -8,8 +8,7 @@
 // delayed frees), heap_huge.hpp (huge blocks), heap_collect.hpp (collect,
 // abandon, adopt).
 
-#include <algorithm>
-#include <atomic>
+#include "ferroc/detail/atomic.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -83,7 +82,8 @@ public:
   /// one Heap uses a Context at a time. Allocates nothing until the first
   /// request. Never throws.
   explicit Heap(Context<B>& cx) noexcept : owner_(&cx), cx_(&cx) {
-    std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
+    for (Page*& slot : direct_)
+      slot = &detail::empty_page;
   }
 
   /// A heap with no Context: its direct array points at the empty page and
@@ -103,8 +103,7 @@ public:
   Heap(Heap&& other) noexcept
       : owner_(other.owner_), known_segment_(other.known_segment_), cx_(other.cx_),
         fallback_(other.fallback_) {
-    std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
-    std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
+    take_queues(other);
     full_ = other.full_;
     other.detach();
   }
@@ -118,8 +117,7 @@ public:
       known_segment_ = other.known_segment_;
       cx_ = other.cx_;
       fallback_ = other.fallback_;
-      std::copy(std::begin(other.direct_), std::end(other.direct_), std::begin(direct_));
-      std::copy(std::begin(other.bins_), std::end(other.bins_), std::begin(bins_));
+      take_queues(other);
       full_ = other.full_;
       other.detach();
     }
@@ -308,7 +306,7 @@ public:
     void* q = try_allocate(new_size, align);
     if (q == nullptr)
       return nullptr;
-    std::memcpy(q, p, std::min(usable, new_size));
+    std::memcpy(q, p, detail::min_of(usable, new_size));
     deallocate(p);
     return q;
   }
@@ -407,11 +405,21 @@ private:
       (void)pg, (void)n;
   }
 
+  // The direct array and the bins of `other`, which it hands over.
+  void take_queues(Heap const& other) noexcept {
+    for (std::size_t i = 0; i < detail::direct_count; ++i)
+      direct_[i] = other.direct_[i];
+    for (std::size_t i = 0; i < detail::class_count; ++i)
+      bins_[i] = other.bins_[i];
+  }
+
   void detach() noexcept {
     owner_ = &detail::detached_owner_tag;
     known_segment_ = nullptr;
-    std::fill(std::begin(direct_), std::end(direct_), &detail::empty_page);
-    std::fill(std::begin(bins_), std::end(bins_), detail::PageQueue{});
+    for (Page*& slot : direct_)
+      slot = &detail::empty_page;
+    for (detail::PageQueue& bin : bins_)
+      bin = detail::PageQueue{};
     full_ = {};
   }
 

@@ -75,7 +75,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::destroy() noexcept {
   for_each_page([this](Page* pg) {
     // acquire: pairs with the remote pushers' release; their writes to
     // the blocks are done before the page is used again.
-    pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
+    pg->xthread_free.exchange(detail::no_delayed, detail::memory_order_acquire);
     count_frees(pg, pg->used);
     pg->local_free = nullptr;
     pg->free = nullptr;
@@ -136,7 +136,7 @@ FERROC_MEMBER_INLINE bool Heap<B>::remote_frees_leave_used(Page const* pg) noexc
       return false;
     // relaxed: a count a moment old only puts off a page's free to the
     // next collect.
-    std::uintptr_t const tf = pg->xthread_free.load(std::memory_order_relaxed);
+    std::uintptr_t const tf = pg->xthread_free.load(detail::memory_order_relaxed);
     return detail::thread_free_count(tf) < pg->used;
   } else {
     (void)pg;
@@ -183,10 +183,10 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::adopt_pages(Segment* s
     if (!pg->in_use)
       continue;
     // relaxed: read by remote threads only after use_delayed (release).
-    pg->xheap.store(&cx_->delayed_, std::memory_order_relaxed);
+    pg->xheap.store(&cx_->delayed_, detail::memory_order_relaxed);
     // acquire: pairs with the pushers' release; we read their links.
     std::uintptr_t const tf =
-        pg->xthread_free.exchange(detail::no_delayed, std::memory_order_acquire);
+        pg->xthread_free.exchange(detail::no_delayed, detail::memory_order_acquire);
     take_remote_list(pg, tf);
     if (pg->free == nullptr && pg->local_free != nullptr) {
       pg->free = pg->local_free;
@@ -217,7 +217,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::abandon() noexcept {
   // ... and those that rang it before are done: take their blocks.
   detail::DelayedFreeList& list = cx_->delayed_;
   // acquire: pairs with the pushers' release.
-  for (Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire); b != nullptr;) {
+  for (Block* b = list.xhead.exchange(nullptr, detail::memory_order_acquire); b != nullptr;) {
     Block* next = detail::delayed_next_of(b);
     Page* pg = detail::segment_of(b)->page_of(b);
     detail::set_next(pg, b, pg->local_free);
@@ -229,7 +229,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::abandon() noexcept {
   for_each_page([this](Page* pg) {
     // acquire: pairs with the pushers' release.
     std::uintptr_t const tf =
-        pg->xthread_free.exchange(detail::never_delayed, std::memory_order_acquire);
+        pg->xthread_free.exchange(detail::never_delayed, detail::memory_order_acquire);
     take_remote_list(pg, tf);
     pg->next = pg->prev = nullptr;
     detail::page_set_flags(pg, detail::page_flags(pg) & ~unsigned{detail::page_in_full});
@@ -238,7 +238,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::abandon() noexcept {
       cx_->free_page(pg);
     } else {
       // relaxed: no remote thread reads it in never_delayed.
-      pg->xheap.store(nullptr, std::memory_order_relaxed);
+      pg->xheap.store(nullptr, detail::memory_order_relaxed);
     }
   });
   cx_->abandon_all();

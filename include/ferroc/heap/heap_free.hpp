@@ -50,7 +50,7 @@ namespace detail {
 /// the page has room again.
 inline void free_block_remote(Page* pg, Block* b) noexcept {
   // relaxed: the CAS below re-validates the value.
-  std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
+  std::uintptr_t tf = pg->xthread_free.load(detail::memory_order_relaxed);
   std::uintptr_t next;
   do {
     if ((tf & delay_mask) == use_delayed) {
@@ -65,31 +65,32 @@ inline void free_block_remote(Page* pg, Block* b) noexcept {
     // acq_rel: release makes the link and the user's writes visible to the
     // owner that takes the list; acquire pairs with the owner's release when
     // it set use_delayed, so the xheap it wrote before is visible.
-  } while (!pg->xthread_free.compare_exchange_weak(tf, next, std::memory_order_acq_rel,
-                                                   std::memory_order_relaxed));
+  } while (!pg->xthread_free.compare_exchange_weak(tf, next, detail::memory_order_acq_rel,
+                                                   detail::memory_order_relaxed));
   if ((tf & delay_mask) != use_delayed)
     return;
 
   // We hold delayed_freeing: the owner waits for us before it retires the
   // list (abandon), so the list stays alive until we are done.
   // relaxed: ordered by the acquire of the CAS above.
-  DelayedFreeList* list = pg->xheap.load(std::memory_order_relaxed);
+  DelayedFreeList* list = pg->xheap.load(detail::memory_order_relaxed);
   // relaxed: the CAS below re-validates.
-  Block* head = list->xhead.load(std::memory_order_relaxed);
+  Block* head = list->xhead.load(detail::memory_order_relaxed);
   do {
     // Linked with the key of b's own page: the list crosses pages, and
     // whoever follows it finds b's page from b.
     set_next(pg, b, head);
     // release: the owner's acquire exchange sees the link and the block.
-  } while (!list->xhead.compare_exchange_weak(head, b, std::memory_order_release,
-                                              std::memory_order_relaxed));
+  } while (!list->xhead.compare_exchange_weak(head, b, detail::memory_order_release,
+                                              detail::memory_order_relaxed));
 
   // Leave delayed_freeing; other remote frees may have pushed meanwhile.
   // relaxed: the CAS below re-validates.
-  tf = pg->xthread_free.load(std::memory_order_relaxed);
+  tf = pg->xthread_free.load(detail::memory_order_relaxed);
   // release: an owner that sees no_delayed also sees our push above.
-  while (!pg->xthread_free.compare_exchange_weak(
-      tf, (tf & ~delay_mask) | no_delayed, std::memory_order_release, std::memory_order_relaxed)) {
+  while (!pg->xthread_free.compare_exchange_weak(tf, (tf & ~delay_mask) | no_delayed,
+                                                 detail::memory_order_release,
+                                                 detail::memory_order_relaxed)) {
   }
 }
 
@@ -147,11 +148,11 @@ FERROC_MEMBER_INLINE void Heap<B>::free_block_local(Page* pg, Block* b) noexcept
 // an empty free list.
 template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::collect_page(Page* pg) noexcept {
   // relaxed: the CAS below re-validates.
-  std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
+  std::uintptr_t tf = pg->xthread_free.load(detail::memory_order_relaxed);
   if (detail::thread_free_list(tf) != nullptr) {
     // acquire: pairs with the pushers' release; we read their links.
     while (!pg->xthread_free.compare_exchange_weak(
-        tf, tf & detail::delay_mask, std::memory_order_acquire, std::memory_order_relaxed)) {
+        tf, tf & detail::delay_mask, detail::memory_order_acquire, detail::memory_order_relaxed)) {
     }
     take_remote_list(pg, tf);
   }
@@ -211,7 +212,7 @@ FERROC_MEMBER_INLINE void Heap<B>::append_to_local_free(Page* pg, Block* list) n
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE void Heap<B>::set_delay_state(Page* pg, detail::DelayState state) noexcept {
   // relaxed: the CAS below re-validates.
-  std::uintptr_t tf = pg->xthread_free.load(std::memory_order_relaxed);
+  std::uintptr_t tf = pg->xthread_free.load(detail::memory_order_relaxed);
   for (unsigned spins = 0;; ++spins) {
     std::uintptr_t const current = tf & detail::delay_mask;
     if (current == state)
@@ -220,15 +221,15 @@ FERROC_MEMBER_INLINE void Heap<B>::set_delay_state(Page* pg, detail::DelayState 
       if (state != detail::never_delayed)
         return;
       back_off(spins);
-      tf = pg->xthread_free.load(std::memory_order_relaxed); // relaxed: re-validated
+      tf = pg->xthread_free.load(detail::memory_order_relaxed); // relaxed: re-validated
       continue;
     }
     // acq_rel: release publishes xheap (written before) to remote threads
     // that see use_delayed; acquire makes a finished remote's push onto
     // our delayed list visible before we drain it (never_delayed).
     if (pg->xthread_free.compare_exchange_weak(tf, (tf & ~detail::delay_mask) | state,
-                                               std::memory_order_acq_rel,
-                                               std::memory_order_relaxed))
+                                               detail::memory_order_acq_rel,
+                                               detail::memory_order_relaxed))
       return;
   }
 }
@@ -237,10 +238,10 @@ FERROC_MEMBER_INLINE void Heap<B>::set_delay_state(Page* pg, detail::DelayState 
 template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::drain_delayed() noexcept {
   detail::DelayedFreeList& list = cx_->delayed_;
   // relaxed: a cheap test; the exchange below orders.
-  if (list.xhead.load(std::memory_order_relaxed) == nullptr)
+  if (list.xhead.load(detail::memory_order_relaxed) == nullptr)
     return;
   // acquire: pairs with the pushers' release.
-  Block* b = list.xhead.exchange(nullptr, std::memory_order_acquire);
+  Block* b = list.xhead.exchange(nullptr, detail::memory_order_acquire);
   while (b != nullptr) {
     Block* next = detail::delayed_next_of(b);
     Page* pg = detail::segment_of(b)->page_of(b);
@@ -266,7 +267,7 @@ template <BaseAlloc B>
 FERROC_MEMBER_INLINE void Heap<B>::wait_for_delayed_freeing(Page* pg) noexcept {
   // acquire: pairs with the release of the remote's last CAS; its write
   // happens before we free or reuse the page.
-  for (unsigned spins = 0; (pg->xthread_free.load(std::memory_order_acquire) &
+  for (unsigned spins = 0; (pg->xthread_free.load(detail::memory_order_acquire) &
                             detail::delay_mask) == detail::delayed_freeing;
        ++spins)
     back_off(spins);

@@ -105,7 +105,7 @@ FERROC_MEMBER_INLINE detail::Page* Heap<B>::find_large_page(std::size_t c) noexc
   detail::page_set_flags(pg, detail::page_in_full);
   // relaxed: no other thread holds a block of this page yet; the block's
   // hand-over orders this (and xheap, set by init_page) with its free.
-  pg->xthread_free.store(detail::use_delayed, std::memory_order_relaxed);
+  pg->xthread_free.store(detail::use_delayed, detail::memory_order_relaxed);
   return pg;
 }
 
@@ -168,9 +168,9 @@ FERROC_MEMBER_INLINE void Heap<B>::init_page(Page* pg, std::size_t c) noexcept {
   pg->free_is_zero = false;
   // relaxed: remote threads read it only after seeing use_delayed, which
   // we set later with release.
-  pg->xheap.store(&cx_->delayed_, std::memory_order_relaxed);
+  pg->xheap.store(&cx_->delayed_, detail::memory_order_relaxed);
   // relaxed: no other thread holds a block of a page that is being set up.
-  pg->xthread_free.store(detail::no_delayed, std::memory_order_relaxed);
+  pg->xthread_free.store(detail::no_delayed, detail::memory_order_relaxed);
   extend_page(pg);
 }
 
@@ -180,8 +180,8 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE bool Heap<B>::extend_page(Page* pg) 
   if (pg->capacity >= pg->reserved)
     return false;
   std::size_t const bs = pg->block_size;
-  std::size_t n = std::max(detail::extend_bytes / bs, detail::extend_min_blocks);
-  n = std::min<std::size_t>(n, pg->reserved - pg->capacity);
+  std::size_t n = detail::max_of(detail::extend_bytes / bs, detail::extend_min_blocks);
+  n = detail::min_of<std::size_t>(n, pg->reserved - pg->capacity);
   std::byte* start = pg->area + pg->capacity * bs;
   // Tracking: blocks never handed out are closed to the program too.
   detail::track::forbid(start, n * bs);

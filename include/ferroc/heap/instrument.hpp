@@ -5,7 +5,6 @@
 // and memory-checker tracking (detail/track.hpp) add to allocating and
 // freeing a block. Release builds never call any of it.
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -46,7 +45,7 @@ inline void arm_block(void* p, std::size_t size) noexcept {
   auto const offset = static_cast<std::uint32_t>(static_cast<std::byte*>(p) - start);
   auto const slack = static_cast<std::uint32_t>(reinterpret_cast<std::byte*>(t) - user_end);
   track::allow(user_end, slack + trailer_size);
-  std::memset(user_end, fill_byte, std::min<std::size_t>(slack, fill_checked_max));
+  std::memset(user_end, fill_byte, detail::min_of<std::size_t>(slack, fill_checked_max));
   *t = Trailer{trailer_seal(start, offset, slack), offset, slack};
   track::forbid(user_end, slack + trailer_size);
 }
@@ -118,7 +117,7 @@ inline void instrumented_free(void* p, void const* expected_arenas) noexcept {
     CheckedBlock const b = check_live_block(p, expected_arenas);
     auto const slack =
         static_cast<std::size_t>(reinterpret_cast<std::byte*>(b.trailer) - b.user_end);
-    std::size_t const filled = std::min(slack, fill_checked_max);
+    std::size_t const filled = detail::min_of(slack, fill_checked_max);
     track::allow(b.user_end, slack + trailer_size);
     if (!fill_intact(b.user_end, filled))
       report_fault(Fault::overflow, p);

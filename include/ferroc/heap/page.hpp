@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -108,7 +107,8 @@ struct Page {
 };
 
 inline unsigned page_flags(Page const* pg) noexcept {
-  return static_cast<unsigned>(pg->xowner_flags.load(std::memory_order_relaxed) & page_flag_mask);
+  return static_cast<unsigned>(pg->xowner_flags.load(detail::memory_order_relaxed) &
+                               page_flag_mask);
 }
 inline bool page_has_aligned_blocks(Page const* pg) noexcept {
   return (page_flags(pg) & page_has_aligned) != 0;
@@ -118,28 +118,28 @@ inline bool page_is_in_full(Page const* pg) noexcept {
 }
 // Owner only: a plain read-modify-write of the atomic word is enough.
 inline void page_set_flags(Page* pg, unsigned flags) noexcept {
-  std::uintptr_t const word = pg->xowner_flags.load(std::memory_order_relaxed);
+  std::uintptr_t const word = pg->xowner_flags.load(detail::memory_order_relaxed);
   pg->xowner_flags.store((word & ~page_flag_mask) | (flags & page_flag_mask),
-                         std::memory_order_relaxed);
+                         detail::memory_order_relaxed);
 }
 
 /// The Context that owns the page, or nullptr.
 inline void const* page_owner(Page const* pg) noexcept {
-  return reinterpret_cast<void const*>(pg->xowner_flags.load(std::memory_order_relaxed) &
+  return reinterpret_cast<void const*>(pg->xowner_flags.load(detail::memory_order_relaxed) &
                                        ~page_flag_mask);
 }
 /// By the thread that takes the page over (or gives it up: nullptr); the
 /// flags stay.
 inline void page_set_owner(Page* pg, void const* owner) noexcept {
-  std::uintptr_t const word = pg->xowner_flags.load(std::memory_order_relaxed);
+  std::uintptr_t const word = pg->xowner_flags.load(detail::memory_order_relaxed);
   pg->xowner_flags.store(reinterpret_cast<std::uintptr_t>(owner) | (word & page_flag_mask),
-                         std::memory_order_relaxed);
+                         detail::memory_order_relaxed);
 }
 /// Whether `owner` owns the page and no flag is set: the fast path of a
 /// free. Only `owner`'s own thread ever stores its address, so a relaxed
 /// load cannot see it stale.
 FERROC_INLINE bool page_is_plain_local(Page const* pg, void const* owner) noexcept {
-  return pg->xowner_flags.load(std::memory_order_relaxed) ==
+  return pg->xowner_flags.load(detail::memory_order_relaxed) ==
          reinterpret_cast<std::uintptr_t>(owner);
 }
 
