@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -139,4 +140,58 @@ TEST_CASE("destroy frees every block of a heap at once, and the heap goes on", "
   REQUIRE(p != nullptr);
   std::memset(p, 1, 100);
   f.heap.deallocate(p);
+}
+
+TEST_CASE("a Context made with Reclaim::none leaves dead heaps' blocks alone on destroy",
+          "[heap][destroy]") {
+  Arenas arenas{ferroc::MmapAlloc{}};
+  // A heap that goes away with live blocks of several kinds: its segments
+  // are abandoned to the arenas.
+  std::vector<void*> left;
+  {
+    Context cx{arenas};
+    Heap heap{cx};
+    for (std::uint64_t i = 0; i < 400; ++i) {
+      void* p = heap.try_allocate(size_for(i));
+      REQUIRE(p != nullptr);
+      std::memset(p, 0x3c, size_for(i));
+      left.push_back(p);
+    }
+  }
+  std::size_t const abandoned = arenas.abandoned_segments();
+  REQUIRE(abandoned > 0);
+
+  Context cx{arenas, ferroc::Reclaim::none};
+  CHECK(cx.reclaim() == ferroc::Reclaim::none);
+  Heap heap{cx};
+  std::set<void*> const dead(left.begin(), left.end());
+  std::vector<void*> mine;
+  for (std::uint64_t i = 0; i < 400; ++i) {
+    void* p = heap.try_allocate(size_for(i));
+    REQUIRE(p != nullptr);
+    CHECK(dead.count(p) == 0);
+    mine.push_back(p);
+  }
+  heap.collect(true); // a forced collect reclaims too, where it may
+  CHECK(arenas.abandoned_segments() == abandoned);
+  // Its destroy frees its own blocks only: none of the dead heap's is
+  // handed out again.
+  heap.destroy();
+  for (std::uint64_t i = 0; i < 2000; ++i) {
+    void* p = heap.try_allocate(size_for(i));
+    REQUIRE(p != nullptr);
+    CHECK(dead.count(p) == 0);
+  }
+  for (std::size_t i = 0; i < left.size(); ++i)
+    CHECK(ferroc_test::all_bytes_are(left[i], size_for(i), 0x3c));
+  heap.destroy();
+
+  // The default takes the dead heap's segments over (the test above can fail).
+  Context taker_cx{arenas};
+  CHECK(taker_cx.reclaim() == ferroc::Reclaim::abandoned);
+  Heap taker{taker_cx};
+  taker.collect(true);
+  CHECK(arenas.abandoned_segments() == 0);
+  for (void* p : left)
+    taker.deallocate(p);
 }

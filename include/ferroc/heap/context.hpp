@@ -49,6 +49,20 @@ template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* s
 
 } // namespace detail
 
+/// Whether a Context takes over the segments that dead heaps left in its
+/// Arenas (see Context's constructor).
+enum class Reclaim : bool {
+  /// It takes them over when it needs pages (the default): the memory of
+  /// heaps that went away is used again, and their live blocks become its
+  /// heap's blocks.
+  abandoned,
+  /// It never takes them over (they wait for another Context): its heap
+  /// holds only the blocks it handed out itself, so that `Heap::destroy`
+  /// frees nothing that other code still holds, also over Arenas shared
+  /// with heaps that come and go (LocalHeap's Context).
+  none,
+};
+
 /// The per-thread owner of segments: it claims them from the Arenas, hands
 /// their free pages to its Heap, and gives empty ones back. It also keeps the
 /// list on which other threads return blocks of full pages (it outlives any
@@ -65,10 +79,12 @@ template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* s
 template <BaseAlloc B> class Context {
 public:
   /// A Context that owns no segment yet, over `arenas`, which must outlive
-  /// it. Allocates nothing and never throws. With FERROC_STAT it joins the
-  /// registry of the arenas' statistics (a spin lock that other threads
-  /// take when they start and exit, and Arenas::stats).
-  explicit Context(Arenas<B>& arenas) noexcept : arenas_(&arenas) {
+  /// it; `reclaim` tells whether it takes over the segments of dead heaps
+  /// (see Reclaim). Allocates nothing and never throws. With FERROC_STAT it
+  /// joins the registry of the arenas' statistics (a spin lock that other
+  /// threads take when they start and exit, and Arenas::stats).
+  explicit Context(Arenas<B>& arenas, Reclaim reclaim = Reclaim::abandoned) noexcept
+      : arenas_(&arenas), reclaim_(reclaim) {
     if constexpr (detail::stats_enabled)
       arenas.register_context(&counters_);
   }
@@ -85,6 +101,10 @@ public:
 
   /// The Arenas this Context takes its segments from. Never throws.
   Arenas<B>& arenas() const noexcept { return *arenas_; }
+
+  /// Whether it takes over the segments of dead heaps, as constructed.
+  /// Never throws.
+  Reclaim reclaim() const noexcept { return reclaim_; }
 
   /// \cond internal
   /// The counts of this Context's heap (FERROC_STAT; see Heap::stats).
@@ -318,7 +338,7 @@ private:
 
   // Takes ownership of one abandoned segment, or nullptr.
   Segment* reclaim_segment() noexcept {
-    if (arenas_->abandoned_segments() == 0)
+    if (reclaim_ == Reclaim::none || arenas_->abandoned_segments() == 0)
       return nullptr;
     std::size_t budget = detail::reclaim_visits;
     return own_reclaimed(arenas_->reclaim(budget));
@@ -353,7 +373,7 @@ private:
   // at since their abandon, then at the rest of the others: at most
   // reclaim_visits in all.
   Segment* reclaim_segment(PageKind kind, std::uint32_t slices, ReclaimSearch& search) noexcept {
-    if (arenas_->abandoned_segments() == 0)
+    if (reclaim_ == Reclaim::none || arenas_->abandoned_segments() == 0)
       return nullptr;
     std::size_t const fresh = kind_index(kind);
     std::size_t const stale = unsuitable_tag;
@@ -518,6 +538,7 @@ private:
   SegmentList empty_;    // linked through Segment::next
   std::size_t empty_count_ = 0;
   std::int64_t page_purge_at_ = 0; // when dirty free pages are due (monotonic ns), 0: none
+  Reclaim reclaim_;
   detail::DelayedFreeList delayed_;
   // Statistics only (nested, so that code for the other case is not checked).
   struct Counters : detail::ContextCounters {};

@@ -365,8 +365,11 @@ public:
   /// pages go back to their segments as if each block had been freed. Every
   /// pointer the heap handed out becomes invalid, also in other threads,
   /// which must not free them any more; huge blocks (see `visit`) stay
-  /// valid and are freed one by one as usual. The heap stays usable. Never
-  /// throws. Heap's thread only; O(pages).
+  /// valid and are freed one by one as usual. The pages it took over from
+  /// dead heaps' segments are freed too, with blocks that other code may
+  /// still hold: over Arenas where other heaps end with live blocks, give
+  /// this heap a Context made with `Reclaim::none`. The heap stays usable.
+  /// Never throws. Heap's thread only; O(pages).
   void destroy() noexcept;
 
 private:
