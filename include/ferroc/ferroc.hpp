@@ -29,3 +29,7 @@
 #include "ferroc/global/global.hpp"
 #include "ferroc/global/resource.hpp"
 #endif
+
+// A heap of one's own: over the global layer's Arenas by default, over
+// given ones in any build.
+#include "ferroc/local_heap.hpp"

@@ -165,6 +165,11 @@ void misuse(char const* name) {
     void* p = ferroc::Ferroc::try_allocate(24);
     ferroc::Ferroc::deallocate(p);
     ferroc::Ferroc::deallocate(launder_ptr(p));
+  } else if (kind == "local_heap_wrong_thread") {
+    ferroc::LocalHeap<> heap;
+    void* p = heap.try_allocate(24);
+    // Another thread frees through the heap instead of its own.
+    std::thread([&] { heap.deallocate(launder_ptr(p)); }).join();
   } else {
     std::fprintf(stderr, "misuse: unknown kind '%s'\n", name);
     return;

@@ -60,6 +60,7 @@ enum class Fault {
   damaged_trailer,
   free_page,
   wrong_size,
+  wrong_thread,
 };
 
 inline char const* fault_message(Fault f) noexcept {
@@ -87,6 +88,8 @@ inline char const* fault_message(Fault f) noexcept {
            "ferroc handed out)";
   case Fault::wrong_size:
     return "sized free whose size or alignment does not match the block";
+  case Fault::wrong_thread:
+    return "LocalHeap used on another thread than the one that made it";
   }
   return "misuse";
 }
