@@ -22,6 +22,9 @@
 #include "ferroc/heap/heap_resource.hpp"
 #include "ferroc/stats.hpp"
 
+// Any standard Allocator's unique_ptr: needs no layer.
+#include "ferroc/allocate_unique.hpp"
+
 // The global layer keeps a heap per thread, so a single-threaded build
 // (FERROC_SINGLE_THREADED) leaves it out.
 #if !FERROC_SINGLE_THREADED
