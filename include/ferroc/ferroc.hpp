@@ -5,7 +5,8 @@
 /// Ferroc: a lock-free, multithreaded memory allocator. The one header to
 /// include; it pulls in every layer, from the base allocators up (but not
 /// ferroc/c_api.hpp or ferroc/override.hpp, which a program includes where
-/// it wants them).
+/// it wants them, nor ferroc/containers.hpp, whose standard container
+/// headers cost every includer compile time).
 
 #include "ferroc/detail/config.hpp"
 
