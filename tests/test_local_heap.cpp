@@ -242,7 +242,7 @@ TEST_CASE("LocalHeap free_blocks frees every block when it ends, and the memory 
   CHECK(arenas.segments_in_use() == start);
 }
 
-TEST_CASE("LocalHeap::destroy frees its blocks at once; huge blocks stay valid",
+TEST_CASE("LocalHeap::destroy frees its blocks at once and leaves huge blocks valid",
           "[local_heap][destroy]") {
   ferroc::Arenas arenas{region_c};
   std::size_t const start = arenas.segments_in_use();
