@@ -5,8 +5,9 @@
 /// Ferroc: a lock-free, multithreaded memory allocator. The one header to
 /// include; it pulls in every layer, from the base allocators up (but not
 /// ferroc/c_api.hpp or ferroc/override.hpp, which a program includes where
-/// it wants them, nor ferroc/containers.hpp, whose standard container
-/// headers cost every includer compile time).
+/// it wants them, nor ferroc/containers.hpp and ferroc/allocate_unique.hpp,
+/// whose standard headers (the containers, <memory>) would cost every file
+/// that includes this one compile time).
 
 #include "ferroc/detail/config.hpp"
 
@@ -22,9 +23,6 @@
 #include "ferroc/heap/heap_allocator.hpp"
 #include "ferroc/heap/heap_resource.hpp"
 #include "ferroc/stats.hpp"
-
-// Any standard Allocator's unique_ptr: needs no layer.
-#include "ferroc/allocate_unique.hpp"
 
 // The global layer keeps a heap per thread, so a single-threaded build
 // (FERROC_SINGLE_THREADED) leaves it out.
