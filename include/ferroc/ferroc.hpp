@@ -6,7 +6,7 @@
 /// include; it pulls in every layer, from the base allocators up (but not
 /// ferroc/c_api.hpp or ferroc/override.hpp, which a program includes where
 /// it wants them, nor ferroc/containers.hpp and ferroc/allocate_unique.hpp,
-/// whose standard headers (the containers, <memory>) would cost every file
+/// whose standard headers (the containers, `<memory>`) would cost every file
 /// that includes this one compile time).
 
 #include "ferroc/detail/config.hpp"
