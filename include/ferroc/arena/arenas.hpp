@@ -91,7 +91,7 @@ public:
   /// cannot be copied (Static, SpanBase): `base` must outlive the Arenas.
   /// Otherwise as the constructor above.
   constexpr explicit Arenas(B& base) noexcept requires(detail::held_by_reference<B>)
-      : base_(&base) {}
+      : base_(handle_of(base)) {}
 
   Arenas(Arenas const&) = delete;
   Arenas& operator=(Arenas const&) = delete;
@@ -273,33 +273,41 @@ public:
   struct NoCounters {};
 
   /// Statistics only: the shared gauges and counters.
-  Counters& counters() noexcept requires detail::stats_enabled { return counters_; }
+  //
+  // The members for statistics compile without them too (`auto&`, bodies
+  // under `if constexpr`): Clang 14 instantiates a member whose constraint
+  // fails in an explicit instantiation (src/separate.cpp), against C++20.
+  auto& counters() noexcept requires detail::stats_enabled { return counters_; }
 
   /// Statistics only: a Context joins the registry...
   void register_context(detail::ContextCounters* cc) noexcept requires detail::stats_enabled {
-    lock_registry();
-    cc->prev = nullptr;
-    cc->next = counters_.live;
-    if (counters_.live != nullptr)
-      counters_.live->prev = cc;
-    counters_.live = cc;
-    unlock_registry();
+    if constexpr (detail::stats_enabled) {
+      lock_registry();
+      cc->prev = nullptr;
+      cc->next = counters_.live;
+      if (counters_.live != nullptr)
+        counters_.live->prev = cc;
+      counters_.live = cc;
+      unlock_registry();
+    }
   }
 
   /// ... and leaves it, leaving its counts behind.
   void retire_context(detail::ContextCounters* cc) noexcept requires detail::stats_enabled {
-    lock_registry();
-    for (std::size_t k = 1; k < detail::class_count; ++k) {
-      counters_.retired_allocs[k] += cc->allocs[k].get();
-      counters_.retired_frees[k] += cc->frees[k].get();
+    if constexpr (detail::stats_enabled) {
+      lock_registry();
+      for (std::size_t k = 1; k < detail::class_count; ++k) {
+        counters_.retired_allocs[k] += cc->allocs[k].get();
+        counters_.retired_frees[k] += cc->frees[k].get();
+      }
+      if (cc->prev != nullptr)
+        cc->prev->next = cc->next;
+      else
+        counters_.live = cc->next;
+      if (cc->next != nullptr)
+        cc->next->prev = cc->prev;
+      unlock_registry();
     }
-    if (cc->prev != nullptr)
-      cc->prev->next = cc->next;
-    else
-      counters_.live = cc->next;
-    if (cc->next != nullptr)
-      cc->next->prev = cc->prev;
-    unlock_registry();
   }
 
   struct Claim {
@@ -429,6 +437,16 @@ private:
       while (track_pool_.load(detail::memory_order_acquire) != track_pool_ready)
         FERROC_SPIN_PAUSE();
     }
+  }
+
+  // What the Arenas keep of `base`: a pointer to a base held by reference,
+  // a copy of any other. (Both constructors compile for every B, for Clang
+  // 14's explicit instantiations; their constraints still choose.)
+  static constexpr BaseHandle handle_of(B& base) noexcept {
+    if constexpr (detail::held_by_reference<B>)
+      return &base;
+    else
+      return base;
   }
 
   BaseHandle base_;

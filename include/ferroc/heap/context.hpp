@@ -108,9 +108,7 @@ public:
 
   /// \cond internal
   /// The counts of this Context's heap (FERROC_STAT; see Heap::stats).
-  detail::ContextCounters const& counters() const noexcept requires detail::stats_enabled {
-    return counters_;
-  }
+  auto const& counters() const noexcept requires detail::stats_enabled { return counters_; }
   /// \endcond
 
 private:
