@@ -5,12 +5,5 @@
 
 #include <vector>
 
-int sum_of_first(int n) {
-  std::vector<int, ferroc::allocator<int>> v;
-  for (int i = 0; i < n; ++i)
-    v.push_back(i);
-  int sum = 0;
-  for (int x : v)
-    sum += x;
-  return sum;
-}
+using Allocator = ferroc::allocator<int>;
+#include "fill_vector.inc"
