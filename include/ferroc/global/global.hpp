@@ -94,9 +94,9 @@ public:
   using Base = B;
 
   /// The calling thread's `Heap::try_allocate`: at least `size` bytes
-  /// aligned to `align`, or nullptr when out of memory or `align` is not a
-  /// power of two. Never throws. Any thread; the thread's first call makes
-  /// its heap.
+  /// aligned to `align`, or nullptr when out of memory or `align` is above
+  /// 16 and not a power of two. Never throws. Any thread; the thread's
+  /// first call makes its heap.
   [[nodiscard]] FERROC_INLINE static void*
   try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     return thread_heap_->try_allocate(size, align);
