@@ -12,7 +12,10 @@
  * included); fe_malloc(0) returns a unique pointer; fe_free(NULL) does
  * nothing; fe_realloc(p, 0) frees p and returns NULL; alignments are powers
  * of two of any size. Blocks are at least 16-byte aligned. Any thread may
- * free any block. fe_free ignores pointers that Ferroc never handed out.
+ * free any block. fe_free and fe_realloc stop the process with a message on
+ * a pointer that Ferroc never handed out, a double free and an unaligned
+ * pointer (FERROC_ON_INVALID_FREE=ignore in the environment: the pointer is
+ * left alone instead; see docs/security.md).
  *
  * Every function may be called from any thread at the same time. Misuse (a
  * double free, a free of an interior pointer) is undefined in a release
@@ -50,7 +53,8 @@ extern "C" {
 /**
  * At least `size` bytes, 16-byte aligned; NULL with errno ENOMEM when out of
  * memory (a size above PTRDIFF_MAX fails at once). fe_malloc(0) returns a
- * unique pointer, to be freed as any other.
+ * unique pointer, to be freed as any other; in release builds it points
+ * into memory that faults when read or written.
  */
 FE_EXPORT FE_MALLOC_LIKE FE_ALLOC_SIZE(1) void* fe_malloc(size_t size) FE_NOEXCEPT;
 /**

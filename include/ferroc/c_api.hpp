@@ -14,12 +14,14 @@
 #include <limits>
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ferroc/arena/segment_map.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/free_checks.hpp"
 #include "ferroc/global/default_global.hpp"
 
 namespace ferroc {
@@ -40,7 +42,37 @@ inline void* out_of_memory() noexcept {
   return nullptr;
 }
 
+// A unique pointer into an inaccessible region, for malloc(0) (see
+// detail::zero_size_region_bytes), or nullptr when the region cannot be
+// reserved or is used up: then malloc(0) gives an ordinary block.
+inline void* zero_size_block() noexcept {
+  using namespace detail;
+  std::uintptr_t start = zero_size_region.load(memory_order_acquire);
+  if (start == 0) {
+    void* region = ::mmap(nullptr, zero_size_region_bytes, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region == MAP_FAILED)
+      return nullptr;
+    // acq_rel: publishes the reservation; acquire sees another thread's.
+    if (!zero_size_region.compare_exchange_strong(start, reinterpret_cast<std::uintptr_t>(region),
+                                                  memory_order_acq_rel, memory_order_acquire))
+      ::munmap(region, zero_size_region_bytes); // another thread was first: use its region
+    else
+      start = reinterpret_cast<std::uintptr_t>(region);
+  }
+  std::uintptr_t const offset = zero_size_next.fetch_add(min_align, memory_order_relaxed);
+  if (offset >= zero_size_region_bytes)
+    return nullptr;
+  return reinterpret_cast<void*>(start + offset);
+}
+
 FERROC_NOINLINE inline void* malloc_slow(std::size_t size) noexcept {
+  if constexpr (detail::free_checks) {
+    if (size == 0) {
+      if (void* z = zero_size_block())
+        return z;
+    }
+  }
   void* p = G::try_allocate(size);
   if (p == nullptr)
     return out_of_memory();
@@ -62,20 +94,15 @@ FERROC_INLINE void* malloc(std::size_t size) noexcept {
 /// \copydoc fe_free
 FERROC_INLINE void free(void* p) noexcept {
   // A pointer that is not in any of our segments (another allocator's, or
-  // garbage) is ignored rather than followed into memory we do not own.
-  // nullptr is not in any segment either.
-  if (FERROC_LIKELY(G::deallocate_if_ours(p)))
-    return;
-  // Checked mode reports it instead (free(NULL) stays allowed).
-  if constexpr (detail::checked) {
-    if (p != nullptr)
-      detail::report_fault(detail::Fault::foreign_pointer, p);
-  }
+  // garbage) is never followed into memory we do not own: release and
+  // checked builds report it (see detail/free_checks.hpp).
+  G::deallocate_any(p);
 }
 
 /// C23 free_aligned_sized: `size` and `align` are what `p` was asked with
 /// (aligned_alloc, memalign, posix_memalign); checked builds stop on ones
-/// that do not match the block. A pointer that is not ours is treated as
+/// that do not match the block, release builds on a size that does not fit
+/// it (see detail/free_checks.hpp). A pointer that is not ours is treated as
 /// `free` treats it. The body of fe_free_aligned_sized (ferroc.h).
 inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noexcept {
   if constexpr (detail::checked) {
@@ -83,6 +110,9 @@ inline void free_aligned_sized(void* p, std::size_t align, std::size_t size) noe
       G::deallocate_sized(p, size, align);
       return;
     }
+  } else if constexpr (detail::free_checks) {
+    if (detail::sized_free_is_wrong(p, size, align))
+      return detail::invalid_free(detail::Fault::wrong_size, p);
   }
   (void)align, (void)size;
   free(p);
@@ -134,9 +164,10 @@ inline void* realloc(void* p, std::size_t size) noexcept {
     return nullptr;
   }
   if (!detail::segment_map_contains(p)) {
-    if constexpr (detail::checked)
-      detail::report_fault(detail::Fault::foreign_pointer, p);
-    return out_of_memory(); // not ours: cannot move it
+    if (detail::free_checks && detail::is_zero_size_block(p))
+      return malloc(size);      // nothing to copy, nothing to free
+    detail::free_of_foreign(p); // release and checked builds stop here
+    return out_of_memory();     // not ours: cannot move it
   }
   void* q = G::reallocate(p, size);
   if (q == nullptr)

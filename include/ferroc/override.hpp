@@ -26,6 +26,7 @@
 #include "ferroc/defines_export.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
+#include "ferroc/detail/free_checks.hpp"
 #include "ferroc/detail/throw.hpp"
 #include "ferroc/global/default_global.hpp"
 
@@ -125,13 +126,19 @@ inline void* new_nothrow_impl(std::size_t size, std::size_t align) noexcept {
 }
 
 // A sized delete: checked builds check the size (and alignment) against the
-// block; release builds free as the unsized form does, since the page tells
-// the block's size anyway (and the code stays the same as the plain delete's).
+// block, release builds that the size fits it (detail/free_checks.hpp);
+// then it frees as the unsized form does, since the page tells the block's
+// size anyway.
 FERROC_INLINE void delete_sized(void* p, std::size_t size, std::size_t align) noexcept {
-  if constexpr (checked)
-    DefaultGlobal::deallocate_sized(p, size, align);
-  else
-    (void)size, (void)align, DefaultGlobal::deallocate(p);
+  if constexpr (checked) {
+    if (p != nullptr && segment_map_contains(p))
+      return DefaultGlobal::deallocate_sized(p, size, align);
+  } else if constexpr (free_checks) {
+    if (sized_free_is_wrong(p, size, align))
+      return invalid_free(Fault::wrong_size, p);
+  }
+  (void)size, (void)align;
+  DefaultGlobal::deallocate_any(p);
 }
 
 } // namespace detail
@@ -186,12 +193,14 @@ FERROC_EXPORT void* operator new[](std::size_t n, std::align_val_t a,
 
 /// Frees `p`, a block of any form of operator new above (or of the default
 /// global allocator), on any thread; nullptr does nothing. Never throws.
+/// A pointer that no operator new handed out stops the process (see
+/// ferroc/detail/free_checks.hpp).
 FERROC_EXPORT void operator delete(void* p) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// As `operator delete(void*)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// Sized delete: `n` is the size the block was asked with. A checked build
 /// stops the process when it does not match the block; otherwise as
@@ -206,19 +215,19 @@ FERROC_EXPORT void operator delete[](void* p, std::size_t n) noexcept {
 /// As `operator delete(void*)` (called when a constructor throws in a
 /// `new (std::nothrow)` expression).
 FERROC_EXPORT void operator delete(void* p, std::nothrow_t const&) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// As `operator delete(void*)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::nothrow_t const&) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// As `operator delete(void*)`, for a block of an aligned operator new.
 FERROC_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// As `operator delete(void*, std::align_val_t)`, for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// Sized delete of a block of an aligned operator new: `n` and `a` are what
 /// the block was asked with, checked as `operator delete(void*,
@@ -233,12 +242,12 @@ FERROC_EXPORT void operator delete[](void* p, std::size_t n, std::align_val_t a)
 /// As `operator delete(void*, std::align_val_t)` (called when a constructor
 /// throws in an aligned `new (std::nothrow)` expression).
 FERROC_EXPORT void operator delete(void* p, std::align_val_t, std::nothrow_t const&) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 /// As `operator delete(void*, std::align_val_t, std::nothrow_t const&)`,
 /// for arrays.
 FERROC_EXPORT void operator delete[](void* p, std::align_val_t, std::nothrow_t const&) noexcept {
-  ferroc::DefaultGlobal::deallocate(p);
+  ferroc::DefaultGlobal::deallocate_any(p);
 }
 
 #undef FERROC_NEW_ALIGN

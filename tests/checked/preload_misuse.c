@@ -2,9 +2,10 @@
 /*
  * Misuse of malloc & co. in a plain C program run with a Ferroc library
  * preloaded. With libferroc-checked.so each kind must abort with a message
- * naming the fault (in a child process, see death.h); with the release
- * libferroc.so, "foreign" (free of a stack address) must be ignored and
- * the program must go on.
+ * naming the fault (in a child process, see death.h); so must the release
+ * libferroc.so for the kinds its free checks find (tests/hardened), and
+ * with FERROC_ON_INVALID_FREE=ignore, "release_foreign" (free of a stack
+ * address) must be left alone and the program must go on.
  */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
 
@@ -78,6 +79,28 @@ static void misuse(char const* kind) {
       return;
     }
     delete_fn(launder(new_fn(48)), 40);
+  } else if (strcmp(kind, "unaligned") == 0) {
+    char* p = malloc(64);
+    free(launder(p + 8));
+  } else if (strcmp(kind, "free_sized_misfit") == 0) {
+    /* A size the block cannot have: the release library stops too. */
+    void* sym = library_symbol("free_sized");
+    void (*free_sized_fn)(void*, size_t) = NULL;
+    memcpy(&free_sized_fn, &sym, sizeof free_sized_fn);
+    if (sym != NULL)
+      free_sized_fn(launder(malloc(100)), 4096);
+  } else if (strcmp(kind, "sized_delete_misfit") == 0) {
+    void* new_sym = library_symbol(mangled_new);
+    void* delete_sym = library_symbol(mangled_delete);
+    void* (*new_fn)(size_t) = NULL;
+    void (*delete_fn)(void*, size_t) = NULL;
+    memcpy(&new_fn, &new_sym, sizeof new_fn);
+    memcpy(&delete_fn, &delete_sym, sizeof delete_fn);
+    if (new_sym == NULL || delete_sym == NULL) {
+      fprintf(stderr, "preload_misuse: no operator new/delete exported\n");
+      return;
+    }
+    delete_fn(launder(new_fn(1)), 72);
   } else if (strcmp(kind, "overflow") == 0) {
     char* p = malloc(100);
     memset(launder(p), 'x', 101);
@@ -98,8 +121,8 @@ int main(int argc, char** argv) {
   }
   if (argc != 2) {
     fprintf(stderr,
-            "usage: preload_misuse double_free|foreign|free_sized|free_aligned_sized|sized_delete|"
-            "overflow|release_foreign\n");
+            "usage: preload_misuse double_free|foreign|unaligned|free_sized|free_aligned_sized|"
+            "free_sized_misfit|sized_delete|sized_delete_misfit|overflow|release_foreign\n");
     return 2;
   }
   return expect_abort(&misuse, argv[1]);

@@ -136,6 +136,11 @@ public:
     return thread_heap_->deallocate_if_ours(p);
   }
 
+  /// See Heap::deallocate_any: the `free` of a malloc replacement, which
+  /// stops on a pointer that is not ours (release and checked builds).
+  /// Never throws. Any thread.
+  FERROC_INLINE static void deallocate_any(void* p) noexcept { thread_heap_->deallocate_any(p); }
+
   /// Frees a block of this global allocator, from any thread (not only the
   /// one that allocated it); nullptr does nothing. Never throws. Freeing
   /// anything else, or twice, is undefined (checked mode stops the process

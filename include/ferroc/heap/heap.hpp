@@ -19,6 +19,7 @@
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/free_checks.hpp"
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/instrument.hpp"
 #include "ferroc/heap/page.hpp"
@@ -35,6 +36,8 @@ template <BaseAlloc B> class Context;
 
 namespace detail {
 template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* seg) noexcept;
+inline bool sized_free_fits_block(void const* p, std::size_t size,
+                                  std::size_t align) noexcept; // heap_free.hpp
 
 // What a detached (moved-from or placeholder) Heap compares segment owners
 // against: no segment is ever owned by it, so every free through such a heap
@@ -81,7 +84,8 @@ public:
   /// A heap that takes its pages from `cx`, which must outlive it; at most
   /// one Heap uses a Context at a time. Allocates nothing until the first
   /// request. Never throws.
-  explicit Heap(Context<B>& cx) noexcept : owner_(&cx), cx_(&cx) {
+  explicit Heap(Context<B>& cx) noexcept
+      : owner_(&cx), free_key_(detail::double_free_key()), cx_(&cx) {
     for (Page*& slot : direct_)
       slot = &detail::empty_page;
   }
@@ -101,8 +105,8 @@ public:
   /// only frees, and every allocation from it returns nullptr). Never
   /// throws.
   Heap(Heap&& other) noexcept
-      : owner_(other.owner_), known_segment_(other.known_segment_), cx_(other.cx_),
-        fallback_(other.fallback_) {
+      : owner_(other.owner_), free_key_(other.free_key_), known_segment_(other.known_segment_),
+        cx_(other.cx_), fallback_(other.fallback_) {
     take_queues(other);
     full_ = other.full_;
     other.detach();
@@ -114,6 +118,7 @@ public:
     if (this != &other) {
       abandon();
       owner_ = other.owner_;
+      free_key_ = other.free_key_;
       known_segment_ = other.known_segment_;
       cx_ = other.cx_;
       fallback_ = other.fallback_;
@@ -151,6 +156,8 @@ public:
       Page* pg = direct_[detail::direct_index(size)];
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
         pg->free = detail::next_of(pg, b);
+        if constexpr (detail::free_checks)
+          detail::clear_free_key(b);
         ++pg->used;
         count_alloc(pg);
         return b;
@@ -206,17 +213,23 @@ public:
   /// sized `operator delete`): `size` is what the block was asked with and
   /// `align` an alignment it was asked with (or a smaller power of two).
   /// Checked mode stops the process when they do not match the block; a
-  /// release build frees as `deallocate` does (its page already tells the
-  /// block's size, so the size saves no work). nullptr does nothing. Never
-  /// throws. Heap's thread only.
+  /// release build when `size` does not fit the block (above it, or under
+  /// half of it: see detail/free_checks.hpp), and otherwise frees as
+  /// `deallocate` does (its page already tells the block's size, so the
+  /// size saves no work). nullptr does nothing. Never throws. Heap's
+  /// thread only.
   void deallocate_sized(void* p, std::size_t size,
                         std::size_t align = alignof(std::max_align_t)) noexcept {
     if (p == nullptr)
       return;
-    if constexpr (detail::checked)
+    if constexpr (detail::checked) {
       detail::check_sized_free(p, size, align);
-    else
+    } else if constexpr (detail::free_checks) {
+      if (FERROC_UNLIKELY(!detail::sized_free_fits_block(p, size, align)))
+        return detail::invalid_free(detail::Fault::wrong_size, p);
+    } else {
       (void)size, (void)align;
+    }
     deallocate_nonnull(p);
   }
 
@@ -236,11 +249,23 @@ public:
   /// frees into it skip the map. Returns whether `p` was freed; never
   /// throws. Heap's thread only.
   FERROC_INLINE bool deallocate_if_ours(void* p) noexcept {
-    if (FERROC_LIKELY(detail::segment_of(p) == known_segment_)) {
-      deallocate_nonnull(p);
+    if (std::uintptr_t const tag = known_segment_tag(p); FERROC_LIKELY(tag == known_segment_)) {
+      deallocate_known(tag, p);
       return true;
     }
     return deallocate_if_ours_slow(p);
+  }
+
+  /// `deallocate_if_ours` for a `free` or `operator delete` that stops on
+  /// misuse: a pointer in no segment of ours (other than nullptr), and one
+  /// that is not 16-byte aligned, stop the process with a message in
+  /// release and checked builds (see detail/free_checks.hpp: unless
+  /// FERROC_ON_INVALID_FREE=ignore, when it is left alone). Never throws.
+  /// Heap's thread only.
+  FERROC_INLINE void deallocate_any(void* p) noexcept {
+    if (std::uintptr_t const tag = known_segment_tag(p); FERROC_LIKELY(tag == known_segment_))
+      return deallocate_known(tag, p);
+    deallocate_any_slow(p);
   }
 
   /// The fast path of `try_allocate` alone: a block of at least `size`
@@ -255,6 +280,8 @@ public:
       Page* pg = direct_[detail::direct_index(size)];
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
         pg->free = detail::next_of(pg, b);
+        if constexpr (detail::free_checks)
+          detail::clear_free_key(b);
         ++pg->used;
         count_alloc(pg);
         return b;
@@ -265,13 +292,45 @@ public:
 
 private:
   FERROC_NOINLINE bool deallocate_if_ours_slow(void* p) noexcept; // heap_free.hpp
+  FERROC_NOINLINE void deallocate_any_slow(void* p) noexcept;     // heap_free.hpp
+
+  // Frees `p`, whose known_segment_tag is `tag`: the segment is the tag
+  // less its low bits, which the compiler folds into the offsets of the
+  // header fields it reads.
+  FERROC_INLINE void deallocate_known(std::uintptr_t tag, void* p) noexcept {
+    if constexpr (detail::instrumented)
+      deallocate_instrumented(p);
+    else
+      deallocate_block_in(reinterpret_cast<Segment*>(tag - known_segment_low_bits), p);
+  }
+
+  // What deallocate_if_ours compares with known_segment_: the segment of
+  // `p`, and with free checks also the low bits of p - 1, which are all
+  // ones exactly when `p` is 16-byte aligned, as every block start is: an
+  // unaligned pointer takes the slow path, which reports it, at no cost.
+  static constexpr std::uintptr_t known_segment_low_bits =
+      detail::free_checks ? detail::min_align - 1 : 0;
+  static FERROC_INLINE std::uintptr_t known_segment_tag(void const* p) noexcept {
+    return (reinterpret_cast<std::uintptr_t>(p) - 1) &
+           (~detail::segment_mask | known_segment_low_bits);
+  }
 
   // Returns block p (not checked or tracked) to its page.
   FERROC_INLINE void deallocate_block(void* p) noexcept {
-    Segment* seg = detail::segment_of(p);
+    deallocate_block_in(detail::segment_of(p), p);
+  }
+
+  // deallocate_block of `p`, which is in segment `seg`.
+  FERROC_INLINE void deallocate_block_in(Segment* seg, void* p) noexcept {
     Page* pg = seg->page_of(p);
     if (FERROC_LIKELY(detail::page_is_plain_local(pg, owner_))) {
       auto* b = static_cast<Block*>(p);
+      if constexpr (detail::free_checks) {
+        // A block that holds the key may be freed already: look closer.
+        if (FERROC_UNLIKELY(detail::holds_free_key(b, free_key_)))
+          return deallocate_keyed(pg, b);
+        detail::set_free_key(b, free_key_);
+      }
       detail::set_next(pg, b, pg->local_free);
       pg->local_free = b;
       count_frees(pg, 1);
@@ -418,7 +477,7 @@ private:
 
   void detach() noexcept {
     owner_ = &detail::detached_owner_tag;
-    known_segment_ = nullptr;
+    known_segment_ = 0;
     for (Page*& slot : direct_)
       slot = &detail::empty_page;
     for (detail::PageQueue& bin : bins_)
@@ -431,6 +490,8 @@ private:
   Block* pop(Page* pg, bool zero) noexcept {
     Block* b = pg->free;
     pg->free = detail::next_of(pg, b);
+    if constexpr (detail::free_checks)
+      detail::clear_free_key(b);
     ++pg->used;
     count_alloc(pg);
     if (zero) {
@@ -472,6 +533,8 @@ private:
   // ---- freeing (heap_free.hpp; deallocate_if_ours_slow above) --------------
 
   FERROC_NOINLINE void deallocate_slow(Segment* seg, Page* pg, void* p) noexcept;
+  FERROC_NOINLINE void deallocate_keyed(Page* pg, Block* b) noexcept;
+  bool check_slow_free(Segment* seg, Page* pg, void* p, Block* b) noexcept;
   void free_block_local(Page* pg, Block* b) noexcept;
   void collect_page(Page* pg) noexcept;
   void take_remote_list(Page* pg, std::uintptr_t tf) noexcept;
@@ -502,8 +565,12 @@ private:
   // Hot: the fast paths read direct_ and owner_ only.
   Page* direct_[detail::direct_count];
   void const* owner_; // the Context, as pages record their owner
-  // A segment of our Arenas that is not a huge block's (deallocate_if_ours).
-  void const* known_segment_ = nullptr;
+  // detail::double_free_key(), at hand for the free fast path (0 in a
+  // detached heap, whose frees never take that path).
+  std::uintptr_t free_key_ = 0;
+  // known_segment_tag of a pointer into a segment of our Arenas that is not
+  // a huge block's (deallocate_if_ours); 0 matches no pointer.
+  std::uintptr_t known_segment_ = 0;
   Context<B>* cx_;
   detail::HeapFallback fallback_ = nullptr;
   detail::PageQueue bins_[detail::class_count];

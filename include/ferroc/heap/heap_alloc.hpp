@@ -163,7 +163,10 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_aligned(std::size_t size, std::size
         return nullptr;
       auto const addr = reinterpret_cast<std::uintptr_t>(p);
       auto const aligned = (addr + align - 1) & ~(std::uintptr_t{align} - 1);
-      if (aligned != addr) {
+      // With free checks also a block that happens to be aligned: its
+      // page's blocks may then be larger than a sized free's size tells
+      // (detail::sized_free_fits).
+      if (aligned != addr || detail::free_checks) {
         Page* pg = detail::segment_of(p)->page_of(p);
         detail::page_set_flags(pg, detail::page_flags(pg) | detail::page_has_aligned);
       }

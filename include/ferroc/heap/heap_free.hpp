@@ -94,23 +94,118 @@ inline void free_block_remote(Page* pg, Block* b) noexcept {
   }
 }
 
+// ---- the free checks of release builds (see detail/free_checks.hpp) ---------
+
+/// Whether block `b` is on one of the lists of free blocks of page `pg`: the
+/// owner's two and the one other threads push on. Only the owner's thread
+/// may ask (the others would race with its pops). A walk stops after as
+/// many blocks as the page has carved, so a corrupted list ends it too.
+inline bool is_on_free_list(Page const* pg, Block const* b) noexcept {
+  auto on = [&](Block const* list) {
+    for (std::uint32_t n = 0; list != nullptr && n <= pg->capacity;
+         ++n, list = raw_next_of(pg, list))
+      if (list == b)
+        return true;
+    return false;
+  };
+  // acquire: pairs with the pushers' release; we read their links.
+  return on(pg->free) || on(pg->local_free) ||
+         on(thread_free_list(pg->xthread_free.load(detail::memory_order_acquire)));
+}
+
+/// Checks a free that the fast path did not take (a page in the full queue,
+/// of over-aligned blocks or of another heap, a huge block) and marks the
+/// block freed. `owner` is the freeing heap's (nullptr: none). Returns false
+/// when the free is invalid and FERROC_ON_INVALID_FREE=ignore: then leave
+/// `p` alone. A double free into another thread's page goes unseen: only
+/// the owner may walk the page's lists to confirm it.
+inline bool check_free(Segment* seg, Page* pg, void* p, void const* owner) noexcept {
+  if (seg->cookie != segment_cookie(seg)) // a freed huge block, or a stray pointer
+    return invalid_free(Fault::unused_memory, p), false;
+  if (seg->kind == PageKind::huge) {
+    if (p != pg->area)
+      return invalid_free(Fault::interior_pointer, p), false;
+    // Released with its cookie cleared: a second free stops above.
+    seg->cookie = 0;
+    return true;
+  }
+  if (!pg->in_use)
+    return invalid_free(Fault::free_page, p), false;
+  // The blocks that fit the area, not those carved so far: another thread
+  // may be carving more (capacity is the owner's alone).
+  auto const* bytes = static_cast<std::byte const*>(p);
+  if (bytes < pg->area || bytes >= pg->area + std::size_t{pg->reserved} * pg->block_size)
+    return invalid_free(Fault::foreign_pointer, p), false;
+  // Over-aligned allocations hand out interior pointers of small and
+  // medium pages only (Heap::allocate_aligned).
+  Block* b = block_start(pg, p);
+  if (reinterpret_cast<std::byte*>(b) != bytes &&
+      (!page_has_aligned_blocks(pg) || pg->block_size > medium_block_max))
+    return invalid_free(Fault::interior_pointer, p), false;
+  std::uintptr_t const key = double_free_key();
+  if (holds_free_key(b, key) && owner != nullptr && page_owner(pg) == owner &&
+      is_on_free_list(pg, b))
+    return invalid_free(Fault::double_free, p), false;
+  set_free_key(b, key);
+  return true;
+}
+
+/// Whether a sized free of `p` (a pointer in our segments) states a size
+/// and alignment that fit its block (see sized_free_fits). A pointer that
+/// is not a live block's answers true: the free that follows reports it.
+inline bool sized_free_fits_block(void const* p, std::size_t size, std::size_t align) noexcept {
+  Segment* seg = segment_of(p);
+  if (seg->cookie != segment_cookie(seg))
+    return true;
+  Page* pg = seg->page_of(p);
+  if (seg->kind == PageKind::huge)
+    return sized_free_fits(size, pg->block_size, align > min_align);
+  if (!pg->in_use || static_cast<std::byte const*>(p) < pg->area)
+    return true;
+  auto const* start = reinterpret_cast<std::byte const*>(block_start(pg, p));
+  std::size_t const usable =
+      pg->block_size - static_cast<std::size_t>(static_cast<std::byte const*>(p) - start);
+  return sized_free_fits(size, usable, align > min_align || page_has_aligned_blocks(pg));
+}
+
+/// Whether a sized free of `p` must be reported: `p` is in our segments and
+/// `size` does not fit its block.
+inline bool sized_free_is_wrong(void const* p, std::size_t size, std::size_t align) noexcept {
+  return p != nullptr && segment_map_contains(p) && !sized_free_fits_block(p, size, align);
+}
+
 } // namespace detail
 
 template <BaseAlloc B> FERROC_NOINLINE bool Heap<B>::deallocate_if_ours_slow(void* p) noexcept {
   if (!detail::segment_map_contains(p))
     return false;
+  if constexpr (detail::free_checks) {
+    if ((reinterpret_cast<std::uintptr_t>(p) & (detail::min_align - 1)) != 0) {
+      detail::invalid_free(detail::Fault::interior_pointer, p);
+      return true; // ignored: left alone
+    }
+  }
   // Remembered only when it is a segment of our own Arenas that is not a
   // huge block's: those stay mapped as long as the Arenas (which outlives
   // this heap) exists, so the answer "ours" cannot go stale.
   Segment const* seg = detail::segment_of(p);
   if (!detached() && seg->kind != detail::PageKind::huge && seg->arenas == &cx_->arenas())
-    known_segment_ = seg;
+    known_segment_ = known_segment_tag(p);
   deallocate_nonnull(p);
   return true;
 }
 
+template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::deallocate_any_slow(void* p) noexcept {
+  if (!deallocate_if_ours_slow(p) && p != nullptr)
+    detail::free_of_foreign(p);
+}
+
 template <BaseAlloc B>
 FERROC_NOINLINE void Heap<B>::deallocate_slow(Segment* seg, Page* pg, void* p) noexcept {
+  if constexpr (detail::free_checks) {
+    if (!detail::check_free(seg, pg, p, owner_))
+      return;
+  }
   if (seg->kind == detail::PageKind::huge) {
     detail::release_segment_memory(detail::arenas_of<B>(seg), seg);
     return;
@@ -131,6 +226,15 @@ FERROC_NOINLINE void Heap<B>::deallocate_slow(Segment* seg, Page* pg, void* p) n
   if (!detached() && ++slow_calls_ % detail::heap_collect_interval == 0 &&
       (!DecommitBase<B> || collect_is_due()))
     collect(false);
+}
+
+// The fast path met a block that holds the double-free key: a double free
+// if the block is on a free list of its page, else data that happens to
+// hold the key, and the free goes on.
+template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::deallocate_keyed(Page* pg, Block* b) noexcept {
+  if (detail::is_on_free_list(pg, b))
+    return detail::invalid_free(detail::Fault::double_free, b);
+  free_block_local(pg, b); // the key is in place already
 }
 
 template <BaseAlloc B>
@@ -291,6 +395,10 @@ template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
     detail::instrumented_free(p, this);
   detail::Segment* seg = detail::segment_of(p);
   detail::Page* pg = seg->page_of(p);
+  if constexpr (detail::free_checks) {
+    if (!detail::check_free(seg, pg, p, nullptr))
+      return;
+  }
   if (seg->kind == detail::PageKind::huge) {
     detail::release_segment_memory(*this, seg);
     return;

@@ -161,7 +161,12 @@ FERROC_MEMBER_INLINE void Heap<B>::init_page(Page* pg, std::size_t c) noexcept {
   pg->free = nullptr;
   pg->local_free = nullptr;
   pg->used = 0;
-  detail::page_set_flags(pg, 0);
+  // With free checks, frees of large blocks take the slow path, which
+  // checks that the pointer is the block's start: a free of a pointer into
+  // a large block would otherwise go unseen, and the cost is nothing next
+  // to the use of a block of 128 KiB or more.
+  bool const check_large = detail::free_checks && pg->block_size > detail::medium_block_max;
+  detail::page_set_flags(pg, check_large ? detail::page_has_aligned : 0);
   pg->class_index = static_cast<std::uint8_t>(c);
   pg->zero_init = pg->mem_is_zero;
   pg->mem_is_zero = false;
@@ -272,7 +277,10 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::update_direct(std::siz
   if (size > detail::direct_size_max)
     return;
   Page* first = bins_[c].first != nullptr ? bins_[c].first : &detail::empty_page;
-  std::size_t const lo = c == 1 ? 0 : detail::direct_index(detail::class_size(c - 1)) + 1;
+  // With free checks, size 0 keeps the empty page: the C API's malloc(0)
+  // then takes its slow path, which hands out a zero-size block.
+  std::size_t const lo =
+      c == 1 ? (detail::free_checks ? 1 : 0) : detail::direct_index(detail::class_size(c - 1)) + 1;
   for (std::size_t i = lo; i <= detail::direct_index(size); ++i)
     direct_[i] = first;
 }
