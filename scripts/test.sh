@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh                      # build/test: RelWithDebInfo, warnings are errors
 #   scripts/test.sh --sanitize           # also build/asan (address,undefined) and build/tsan (thread)
+#   scripts/test.sh --secure             # also build/secure: the whole suite in secure mode
 #   scripts/test.sh --checked            # also build/checked: checked mode and Valgrind tracking,
 #                                        # the suites under Valgrind memcheck
 #   scripts/test.sh --fuzz[=SECONDS]     # also the libFuzzer target, 60 s from the seed corpus
@@ -19,12 +20,13 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,18s/^# \{0,1\}//p' "$0"
-  echo "Options: --sanitize, --checked, --fuzz[=SECONDS], --docs, --all, --compiler gcc|clang, -h|--help"
+  sed -n '4,19s/^# \{0,1\}//p' "$0"
+  echo "Options: --sanitize, --secure, --checked, --fuzz[=SECONDS], --docs, --all, --compiler gcc|clang, -h|--help"
 }
 
 sanitize=0
 checked=0
+secure=0
 fuzz_seconds=0
 docs=0
 compiler=gcc
@@ -32,12 +34,14 @@ while [ $# -gt 0 ]; do
   case "$1" in
   --sanitize) sanitize=1 ;;
   --checked) checked=1 ;;
+  --secure) secure=1 ;;
   --fuzz) fuzz_seconds=60 ;;
   --fuzz=*) fuzz_seconds="${1#--fuzz=}" ;;
   --docs) docs=1 ;;
   --all)
     sanitize=1
     checked=1
+    secure=1
     fuzz_seconds=60
     docs=1
     ;;
@@ -166,6 +170,12 @@ if [ "$sanitize" -eq 1 ]; then
 
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
   run_config tsan "thread" "${san_flags[@]}" "${other[@]}" || true
+fi
+
+if [ "$secure" -eq 1 ]; then
+  # Secure mode everywhere: the suites and the benchmarks' smoke tests run
+  # with every mitigation on. Examples add nothing here.
+  run_config secure "" -DFERROC_SECURE=ON -DFERROC_BUILD_EXAMPLES=OFF || true
 fi
 
 if [ "$checked" -eq 1 ]; then

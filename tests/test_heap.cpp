@@ -361,8 +361,15 @@ TEST_CASE("usable_size reports the size class of small blocks", "[heap]") {
     const std::size_t usable = f.heap.usable_size(p);
     INFO("size " << size << ", usable " << usable);
     CHECK(usable >= size);
-    // Checked mode reports the requested size (nothing past it may be written).
-    CHECK(usable == (ferroc::detail::checked ? size : class_block(size)));
+    // Checked and secure mode report the requested size (nothing past it
+    // may be written).
+    // Secure mode: the canary's room is part of the request, and blocks
+    // above medium pages have no canary.
+    const std::size_t asked = ferroc::detail::canaries ? ferroc::detail::with_canary(size) : size;
+    const bool requested =
+        ferroc::detail::checked ||
+        (ferroc::detail::canaries && class_block(asked) <= ferroc::detail::medium_block_max);
+    CHECK(usable == (requested ? size : class_block(asked)));
     f.heap.deallocate(p);
   }
   for (std::size_t size : {10 * KiB, 64 * KiB, 300 * KiB, 2 * MiB, 3 * MiB, 17 * MiB}) {
@@ -435,12 +442,13 @@ TEST_CASE("reallocate in place when the block still fits", "[heap][realloc]") {
   // half of it keep the pointer.
   CHECK(f.heap.reallocate(p, usable) == p);
   CHECK(f.heap.reallocate(p, usable / 2 + 1) == p);
-  if constexpr (!ferroc::detail::checked) {
+  if constexpr (!ferroc::detail::checked && !ferroc::detail::canaries) {
     CHECK(f.heap.reallocate(p, 100) == p);
     CHECK(check_pattern(p, 100, 9));
   } else {
     // Checked mode's usable size is the requested size, and its trailer
-    // follows right after it: the block grows by moving.
+    // follows right after it (secure mode's canary too): the block grows by
+    // moving.
     p = f.heap.reallocate(p, 100);
     REQUIRE(p != nullptr);
     CHECK(check_pattern(p, usable / 2 + 1, 9));

@@ -163,8 +163,9 @@ TEST_CASE("Static<N> runs out with nullptr and recovers after collect", "[static
     // The largest medium block (64 KiB in the default geometry; checked
     // builds add their trailer to every request). A larger one would take a
     // run of slices, whose last slice it may fill only in part.
-    constexpr std::size_t medium = ferroc::detail::medium_block_max -
-                                   (ferroc::detail::checked ? ferroc::detail::checked_extra : 0);
+    constexpr std::size_t medium =
+        ferroc::detail::medium_block_max -
+        (ferroc::detail::checked ? ferroc::detail::checked_extra : ferroc::detail::canary_extra);
     const std::size_t medium_first = exhaust(heap, region, medium, blocks);
     INFO(medium << " B blocks: " << medium_first / KiB << " KiB of " << region_size / KiB
                 << " KiB");

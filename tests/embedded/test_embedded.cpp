@@ -142,9 +142,11 @@ TEST_CASE("a heap fills a 256 KiB region, frees it and fills it again", "[embedd
       CHECK(first > 0);
       // All four segments serve one size: at most the header and the rest
       // of a page or segment that no block fits are lost. (A block takes
-      // its size class; in checked mode, of the size plus the trailer.)
-      const std::size_t footprint =
-          fd::class_size(fd::size_class_of(fd::instrumented_request(size)));
+      // its size class; in checked mode, of the size plus the trailer, in
+      // secure mode plus the canary.)
+      const std::size_t request =
+          fd::canaries ? fd::with_canary(size) : fd::instrumented_request(size);
+      const std::size_t footprint = fd::class_size(fd::size_class_of(request));
       if (footprint <= fd::large_block_max) {
         CHECK(first * footprint >= region_size / 2);
       }

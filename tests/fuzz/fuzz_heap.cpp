@@ -101,13 +101,10 @@ constexpr std::size_t max_live_bytes = 64 * MiB;
 constexpr std::size_t static_region_size = 32 * MiB;
 constexpr std::size_t min_align = alignof(std::max_align_t);
 
-// Checked mode (FERROC_CHECKED=1) reports the requested size as the usable
-// size, so a block reallocated in place changes its usable size.
-#if defined(FERROC_CHECKED) && FERROC_CHECKED
-constexpr bool usable_is_requested = true;
-#else
-constexpr bool usable_is_requested = false;
-#endif
+// Checked mode (FERROC_CHECKED=1) and secure mode (its canaries) report the
+// requested size as the usable size, so a block reallocated in place
+// changes its usable size.
+constexpr bool usable_is_requested = ferroc::detail::checked || ferroc::detail::canaries;
 
 [[noreturn, gnu::format(printf, 1, 2)]] void fail(char const* format, ...) {
   std::fprintf(stderr, "fuzz_heap: check failed: ");

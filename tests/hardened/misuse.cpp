@@ -136,6 +136,38 @@ bool commit(std::string_view kind) {
   } else if (kind == "wrong_size_small") {
     void* p = in.heap.try_allocate(4096);
     in.heap.deallocate_sized(launder_ptr(p), 1);
+  } else if (kind == "corrupted_free_list") {
+    // Secure mode: a write after free overwrites a freed block's link.
+    auto* a = static_cast<char*>(in.heap.try_allocate(48));
+    auto* b = static_cast<char*>(in.heap.try_allocate(48));
+    in.heap.deallocate(b);
+    in.heap.deallocate(a);
+    std::memset(launder_ptr(a), 0x41, 8);
+    // Once the page's other free blocks are used up, `a` is handed out
+    // again and its link followed.
+    for (int i = 0; i < 100000; ++i)
+      launder_ptr(in.heap.try_allocate(48));
+  } else if (kind == "write_after_free") {
+    // Secure mode: a write past a freed block's link and key, found when
+    // the block is handed out again.
+    auto* a = static_cast<char*>(in.heap.try_allocate(64));
+    in.heap.deallocate(a);
+    launder_ptr(a)[40] = 'x';
+    for (int i = 0; i < 100000; ++i)
+      launder_ptr(in.heap.try_allocate(64));
+  } else if (kind == "overflow") {
+    // Secure mode: the byte after the usable ones is the canary's.
+    auto* p = static_cast<char*>(in.heap.try_allocate(40));
+    launder_ptr(p)[in.heap.usable_size(p)] ^= 1;
+    in.heap.deallocate(p);
+  } else if (kind == "underflow") {
+    // Secure mode: the byte before a block (not its page's first) ends the
+    // canary of the block before it.
+    char* last = nullptr;
+    for (int i = 0; i < 4; ++i)
+      last = std::max(last, static_cast<char*>(in.heap.try_allocate(40)));
+    launder_ptr(last)[-1] ^= 1;
+    in.heap.deallocate(last);
   } else if (kind == "free_sized_wrong") {
     void* p = capi::malloc(100);
     capi::free_sized(launder_ptr(p), 4096);

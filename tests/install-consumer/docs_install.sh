@@ -134,7 +134,7 @@ for file in include/ferroc/ferroc.hpp include/ferroc.h; do
   [ -f "$prefix/$file" ] || fail "$file was not installed"
 done
 for file in cmake/ferroc/ferrocConfig.cmake cmake/ferroc/ferrocConfigVersion.cmake \
-  pkgconfig/ferroc.pc pkgconfig/ferroc-c.pc libferroc.so libferroc-checked.so libferroc-stats.so \
+  pkgconfig/ferroc.pc pkgconfig/ferroc-c.pc libferroc.so libferroc-checked.so libferroc-secure.so libferroc-stats.so \
   libferroc_c.a libferroc_override.a libferroc_separate.a; do
   compgen -G "$prefix/lib*/$file" >/dev/null || fail "lib/$file was not installed"
 done

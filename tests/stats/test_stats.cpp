@@ -34,7 +34,9 @@ using Heap = ferroc::Heap<ferroc::MmapAlloc>;
 // The request that fills a block of `size` bytes: checked mode adds a
 // trailer to every request, and the counts below are of block sizes.
 constexpr std::size_t fit(std::size_t size) {
-  return ferroc::detail::checked ? size - ferroc::detail::checked_extra : size;
+  if (ferroc::detail::checked)
+    return size - ferroc::detail::checked_extra;
+  return size - ferroc::detail::canary_extra; // 0 without secure mode
 }
 
 Stats::Class const& class_of(Stats const& s, std::size_t size) {

@@ -57,6 +57,7 @@ enum class Fault {
   wrong_arenas,
   corrupted_free_list,
   overflow,
+  underflow,
   damaged_trailer,
   free_page,
   wrong_size,
@@ -80,6 +81,8 @@ inline char const* fault_message(Fault f) noexcept {
     return "corrupted free list (a freed block was written to)";
   case Fault::overflow:
     return "write past the end of the block";
+  case Fault::underflow:
+    return "write before the start of the block (or past the end of the one before it)";
   case Fault::damaged_trailer:
     return "block trailer damaged (a write past the end of the block, or not a block "
            "ferroc handed out)";

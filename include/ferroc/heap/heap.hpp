@@ -23,6 +23,7 @@
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/instrument.hpp"
 #include "ferroc/heap/page.hpp"
+#include "ferroc/heap/secure_blocks.hpp"
 #include "ferroc/heap/segment.hpp"
 #include "ferroc/heap/size_class.hpp"
 
@@ -152,10 +153,20 @@ public:
   try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
       return allocate_instrumented(size, align, false);
+    if constexpr (detail::canaries)
+      return with_canary(try_allocate_block(detail::with_canary(size), align), size);
+    return try_allocate_block(size, align);
+  }
+
+private:
+  // try_allocate without instrumentation or canaries.
+  FERROC_INLINE void* try_allocate_block(std::size_t size, std::size_t align) noexcept {
     if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
       Page* pg = direct_[detail::direct_index(size)];
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
         pg->free = detail::next_of(pg, b);
+        if constexpr (detail::zero_on_free)
+          detail::check_reused_block(pg, b);
         if constexpr (detail::free_checks)
           detail::clear_free_key(b);
         ++pg->used;
@@ -166,6 +177,15 @@ public:
     return allocate_slow(size, align, false);
   }
 
+  // Secure mode: arms the canary after the `size` bytes at `p` (nullptr:
+  // an allocation that failed) and returns `p`.
+  static void* with_canary(void* p, std::size_t size) noexcept {
+    if (p != nullptr)
+      detail::arm_canary(p, size);
+    return p;
+  }
+
+public:
   /// Deprecated spelling of `try_allocate` (same contract: nullptr on
   /// failure, never throws, heap's thread only); removed in the next
   /// release.
@@ -181,6 +201,13 @@ public:
   allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if constexpr (detail::instrumented)
       return allocate_instrumented(size, align, true);
+    if constexpr (detail::canaries)
+      return with_canary(allocate_zeroed_block(detail::with_canary(size), align), size);
+    return allocate_zeroed_block(size, align);
+  }
+
+private:
+  void* allocate_zeroed_block(std::size_t size, std::size_t align) noexcept {
     if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
       Page* pg = direct_[detail::direct_index(size)];
       if (FERROC_LIKELY(pg->free != nullptr))
@@ -189,6 +216,7 @@ public:
     return allocate_slow(size, align, true);
   }
 
+public:
   /// As `try_allocate`, and tells how many bytes are really usable (C++23's
   /// allocate_at_least). `ptr` is nullptr (and `size` 0) on failure; never
   /// throws. Heap's thread only.
@@ -276,10 +304,19 @@ public:
   FERROC_INLINE void* try_allocate_fast(std::size_t size) noexcept {
     if constexpr (detail::instrumented)
       return nullptr;
+    if constexpr (detail::canaries)
+      return with_canary(try_allocate_fast_block(detail::with_canary(size)), size);
+    return try_allocate_fast_block(size);
+  }
+
+private:
+  FERROC_INLINE void* try_allocate_fast_block(std::size_t size) noexcept {
     if (FERROC_LIKELY(size <= detail::direct_size_max)) {
       Page* pg = direct_[detail::direct_index(size)];
       if (Block* b = pg->free; FERROC_LIKELY(b != nullptr)) {
         pg->free = detail::next_of(pg, b);
+        if constexpr (detail::zero_on_free)
+          detail::check_reused_block(pg, b);
         if constexpr (detail::free_checks)
           detail::clear_free_key(b);
         ++pg->used;
@@ -290,7 +327,6 @@ public:
     return nullptr;
   }
 
-private:
   FERROC_NOINLINE bool deallocate_if_ours_slow(void* p) noexcept; // heap_free.hpp
   FERROC_NOINLINE void deallocate_any_slow(void* p) noexcept;     // heap_free.hpp
 
@@ -329,6 +365,10 @@ private:
         // A block that holds the key may be freed already: look closer.
         if (FERROC_UNLIKELY(detail::holds_free_key(b, free_key_)))
           return deallocate_keyed(pg, b);
+        if constexpr (detail::canaries) {
+          detail::check_canaries(pg, b);
+          detail::zero_freed_block(pg, b);
+        }
         detail::set_free_key(b, free_key_);
       }
       detail::set_next(pg, b, pg->local_free);
@@ -360,6 +400,8 @@ public:
     if (new_size <= usable && new_size >= usable / 2 && aligned) {
       if constexpr (detail::instrumented)
         resize_in_place_instrumented(p, usable, new_size);
+      if constexpr (detail::canaries)
+        detail::arm_canary(p, new_size);
       return p;
     }
     void* q = try_allocate(new_size, align);
@@ -442,6 +484,8 @@ private:
       start = detail::page_has_aligned_blocks(pg)
                   ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
                   : bytes;
+    if (seg->kind != detail::PageKind::huge && detail::page_has_canaries(pg))
+      return detail::canary_usable_size(pg, p);
     return pg->block_size - static_cast<std::size_t>(bytes - start);
   }
 
@@ -490,6 +534,8 @@ private:
   Block* pop(Page* pg, bool zero) noexcept {
     Block* b = pg->free;
     pg->free = detail::next_of(pg, b);
+    if constexpr (detail::zero_on_free)
+      detail::check_reused_block(pg, b);
     if constexpr (detail::free_checks)
       detail::clear_free_key(b);
     ++pg->used;
@@ -498,7 +544,8 @@ private:
       if (pg->free_is_zero)
         b->next = nullptr;
       else
-        std::memset(b, 0, pg->block_size);
+        std::memset(b, 0,
+                    pg->block_size - (detail::page_has_canaries(pg) ? sizeof(std::uintptr_t) : 0));
     }
     return b;
   }

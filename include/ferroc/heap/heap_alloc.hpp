@@ -110,8 +110,12 @@ FERROC_NOINLINE void* Heap<B>::allocate_slow(std::size_t size, std::size_t align
   // call, no page touched (glibc fails malloc(SIZE_MAX) in a few ns too).
   if (FERROC_UNLIKELY(size > detail::alloc_size_max))
     return nullptr;
-  if (FERROC_UNLIKELY(detached()))
-    return fallback_ != nullptr ? fallback_(size, align, zero) : nullptr;
+  if (FERROC_UNLIKELY(detached())) {
+    // The fallback allocates as try_allocate does: secure mode's room for
+    // the canary, which `size` holds already, would be added twice.
+    std::size_t const asked = detail::canaries ? size - detail::canary_extra : size;
+    return fallback_ != nullptr ? fallback_(asked, align, zero) : nullptr;
+  }
   if (++slow_calls_ % detail::heap_collect_interval == 0)
     collect(false);
   drain_delayed();

@@ -117,6 +117,9 @@ FERROC_MEMBER_INLINE void Heap<B>::visit_page(Page* pg, F& fn) {
       std::size_t const size = pg->block_size - detail::trailer_size - t->slack - t->offset;
       detail::track::forbid(t, detail::trailer_size);
       fn(p, size);
+    } else if (detail::page_has_canaries(pg)) {
+      // Secure mode: the bytes up to the canary, as usable_size tells.
+      fn(static_cast<void*>(block), detail::canary_offset(pg, block));
     } else {
       fn(static_cast<void*>(block), pg->block_size);
     }

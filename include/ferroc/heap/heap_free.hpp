@@ -146,6 +146,10 @@ inline bool check_free(Segment* seg, Page* pg, void* p, void const* owner) noexc
   if (holds_free_key(b, key) && owner != nullptr && page_owner(pg) == owner &&
       is_on_free_list(pg, b))
     return invalid_free(Fault::double_free, p), false;
+  if constexpr (canaries) {
+    check_canaries(pg, b);
+    zero_freed_block(pg, b);
+  }
   set_free_key(b, key);
   return true;
 }
@@ -234,6 +238,10 @@ FERROC_NOINLINE void Heap<B>::deallocate_slow(Segment* seg, Page* pg, void* p) n
 template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::deallocate_keyed(Page* pg, Block* b) noexcept {
   if (detail::is_on_free_list(pg, b))
     return detail::invalid_free(detail::Fault::double_free, b);
+  if constexpr (detail::canaries) {
+    detail::check_canaries(pg, b);
+    detail::zero_freed_block(pg, b);
+  }
   free_block_local(pg, b); // the key is in place already
 }
 

@@ -190,6 +190,10 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE bool Heap<B>::extend_page(Page* pg) 
   std::byte* start = pg->area + pg->capacity * bs;
   // Tracking: blocks never handed out are closed to the program too.
   detail::track::forbid(start, n * bs);
+  // Secure mode checks that reused blocks read zero: so must fresh ones.
+  if (detail::page_has_canaries(pg) && !pg->zero_init)
+    std::memset(start, 0, n * bs);
+  detail::arm_fresh_blocks(pg, start, n);
   for (std::size_t i = 0; i + 1 < n; ++i)
     detail::set_next(pg, reinterpret_cast<Block*>(start + i * bs),
                      reinterpret_cast<Block*>(start + (i + 1) * bs));

@@ -8,6 +8,8 @@
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/free_checks.hpp"
+#include "ferroc/detail/secure.hpp"
 #include "ferroc/detail/track.hpp"
 
 namespace ferroc {
@@ -156,14 +158,24 @@ inline bool is_block_of(Page const* pg, void const* p) noexcept {
   return (addr - area) % pg->block_size == 0;
 }
 
+/// Whether `p` lies in the blocks of `pg` carved so far (not whether it
+/// starts one: a range test, cheap enough for secure mode's fast path).
+inline bool is_in_carved_area(Page const* pg, void const* p) noexcept {
+  auto const addr = reinterpret_cast<std::uintptr_t>(p);
+  auto const area = reinterpret_cast<std::uintptr_t>(pg->area);
+  return addr - area < std::uintptr_t{pg->capacity} * pg->block_size;
+}
+
 /// Stores the link of free block `b` of page `pg`.
 FERROC_INLINE void set_next(Page const* pg, Block* b, Block* next) noexcept {
   if constexpr (!instrumented) {
-    (void)pg;
-    b->next = next;
+    if constexpr (secure)
+      b->next = reinterpret_cast<Block*>(encode_link(pg, next));
+    else
+      (void)pg, b->next = next;
   } else {
     track::allow(b, sizeof(Block));
-    b->next = checked ? reinterpret_cast<Block*>(encode_link(pg, next)) : next;
+    b->next = encoded_links ? reinterpret_cast<Block*>(encode_link(pg, next)) : next;
     track::forbid(b, sizeof(Block));
   }
 }
@@ -172,13 +184,15 @@ FERROC_INLINE void set_next(Page const* pg, Block* b, Block* next) noexcept {
 /// decoded, not validated; see `next_of`).
 FERROC_INLINE Block* raw_next_of(Page const* pg, Block const* b) noexcept {
   if constexpr (!instrumented) {
+    if constexpr (secure)
+      return static_cast<Block*>(decode_link(pg, reinterpret_cast<std::uintptr_t>(b->next)));
     (void)pg;
     return b->next;
   } else {
     track::allow(b, sizeof(Block));
     Block* const stored = b->next;
     track::forbid(b, sizeof(Block));
-    if constexpr (checked)
+    if constexpr (encoded_links)
       return static_cast<Block*>(decode_link(pg, reinterpret_cast<std::uintptr_t>(stored)));
     return stored;
   }
@@ -186,11 +200,15 @@ FERROC_INLINE Block* raw_next_of(Page const* pg, Block const* b) noexcept {
 
 /// The next block after `b` on a list of its own page `pg` (free,
 /// local_free, thread_free). Checked mode ends the process when the link
-/// does not lead to a block of the same page.
+/// does not lead to a block of the same page, secure mode when it leads
+/// out of the page's carved blocks.
 FERROC_INLINE Block* next_of(Page const* pg, Block const* b) noexcept {
   Block* const next = raw_next_of(pg, b);
   if constexpr (checked) {
     if (next != nullptr && !is_block_of(pg, next))
+      report_fault(Fault::corrupted_free_list, b);
+  } else if constexpr (secure) {
+    if (FERROC_UNLIKELY(next != nullptr && !is_in_carved_area(pg, next)))
       report_fault(Fault::corrupted_free_list, b);
   }
   return next;
