@@ -207,14 +207,7 @@ public:
   }
 
 private:
-  void* allocate_zeroed_block(std::size_t size, std::size_t align) noexcept {
-    if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
-      Page* pg = direct_[detail::direct_index(size)];
-      if (FERROC_LIKELY(pg->free != nullptr))
-        return pop(pg, true);
-    }
-    return allocate_slow(size, align, true);
-  }
+  void* allocate_zeroed_block(std::size_t size, std::size_t align) noexcept; // heap_alloc.hpp
 
 public:
   /// As `try_allocate`, and tells how many bytes are really usable (C++23's
@@ -430,21 +423,7 @@ public:
   /// Context holds. Huge blocks, committed and reserved bytes belong to the
   /// Arenas only (Arenas::stats). A detached heap reports nothing. Never
   /// throws. Heap's thread only; O(size classes).
-  Stats stats() const noexcept {
-    Stats s;
-    if constexpr (detail::stats_enabled) {
-      if (detached())
-        return s;
-      detail::ContextCounters const& c = cx_->counters();
-      for (std::size_t k = 1; k < detail::class_count; ++k)
-        s.classes[k] = {detail::class_size(k), c.allocs[k].get(), c.frees[k].get()};
-      s.pages = {c.pages.current(), c.pages.peak()};
-      s.segments = {c.segments.current(), c.segments.peak()};
-      s.heaps = 1;
-      s.total_up();
-    }
-    return s;
-  }
+  Stats stats() const noexcept; // heap_collect.hpp
 
   /// Runs delayed clean-up now: returns blocks other threads freed, frees
   /// empty pages. With `force`, also reclaims abandoned segments and gives
@@ -475,19 +454,7 @@ public:
 
 private:
   /// `usable_size` without checked mode's view: the bytes to the block end.
-  static std::size_t block_usable_size(void const* p) noexcept {
-    Segment* seg = detail::segment_of(p);
-    Page const* pg = seg->page_of(p);
-    auto const* bytes = static_cast<std::byte const*>(p);
-    std::byte const* start = pg->area;
-    if (seg->kind != detail::PageKind::huge)
-      start = detail::page_has_aligned_blocks(pg)
-                  ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
-                  : bytes;
-    if (seg->kind != detail::PageKind::huge && detail::page_has_canaries(pg))
-      return detail::canary_usable_size(pg, p);
-    return pg->block_size - static_cast<std::size_t>(bytes - start);
-  }
+  static std::size_t block_usable_size(void const* p) noexcept; // heap_alloc.hpp
 
   bool detached() const noexcept { return owner_ == &detail::detached_owner_tag; }
 

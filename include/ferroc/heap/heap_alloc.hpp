@@ -180,5 +180,34 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_aligned(std::size_t size, std::size
   return allocate_huge(size, align, zero);
 }
 
+// allocate_zeroed without checked mode's view or secure mode's canary.
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE void* Heap<B>::allocate_zeroed_block(std::size_t size,
+                                                          std::size_t align) noexcept {
+  if (FERROC_LIKELY(size <= detail::direct_size_max && align <= detail::min_align)) {
+    Page* pg = direct_[detail::direct_index(size)];
+    if (FERROC_LIKELY(pg->free != nullptr))
+      return pop(pg, true);
+  }
+  return allocate_slow(size, align, true);
+}
+
+// usable_size without checked mode's view: the bytes to the block end (in
+// secure mode's pages with canaries, to the canary).
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE std::size_t Heap<B>::block_usable_size(void const* p) noexcept {
+  Segment* seg = detail::segment_of(p);
+  Page const* pg = seg->page_of(p);
+  if (seg->kind == detail::PageKind::huge)
+    return pg->block_size - static_cast<std::size_t>(static_cast<std::byte const*>(p) - pg->area);
+  if (detail::page_has_canaries(pg))
+    return detail::canary_usable_size(pg, p);
+  auto const* bytes = static_cast<std::byte const*>(p);
+  std::byte const* start = detail::page_has_aligned_blocks(pg)
+                               ? reinterpret_cast<std::byte const*>(detail::block_start(pg, p))
+                               : bytes;
+  return pg->block_size - static_cast<std::size_t>(bytes - start);
+}
+
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

@@ -248,5 +248,21 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::abandon() noexcept {
   detach();
 }
 
+template <BaseAlloc B> FERROC_MEMBER_INLINE Stats Heap<B>::stats() const noexcept {
+  Stats s;
+  if constexpr (detail::stats_enabled) {
+    if (detached())
+      return s;
+    detail::ContextCounters const& c = cx_->counters();
+    for (std::size_t k = 1; k < detail::class_count; ++k)
+      s.classes[k] = {detail::class_size(k), c.allocs[k].get(), c.frees[k].get()};
+    s.pages = {c.pages.current(), c.pages.peak()};
+    s.segments = {c.segments.current(), c.segments.peak()};
+    s.heaps = 1;
+    s.total_up();
+  }
+  return s;
+}
+
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc
