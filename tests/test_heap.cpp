@@ -26,6 +26,8 @@
 
 #include "test_util.hpp"
 
+#include <unistd.h>
+
 namespace {
 
 using ferroc_test::all_bytes_are;
@@ -106,6 +108,33 @@ TEST_CASE("the usage lines of the API documentation compile and run", "[heap][ap
 }
 
 // ---- basic allocation ----------------------------------------------------
+
+// Whether the kernel can read a byte at `p`: write(2) from an inaccessible
+// address fails with EFAULT instead of faulting the process.
+static bool readable(void const* p) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  bool const ok = ::write(fds[1], p, 1) == 1;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return ok;
+}
+
+TEST_CASE("MmapAlloc protects and unprotects whole OS pages", "[heap][base]") {
+  ferroc::MmapAlloc base;
+  std::size_t const page = ferroc::detail::os_page_size;
+  auto* chunk = static_cast<unsigned char*>(base.allocate(3 * page, page));
+  REQUIRE(chunk != nullptr);
+  chunk[page] = 42;
+  REQUIRE(base.protect(chunk + page, page));
+  CHECK(readable(chunk));
+  CHECK_FALSE(readable(chunk + page));
+  CHECK(readable(chunk + 2 * page));
+  REQUIRE(base.unprotect(chunk + page, page));
+  CHECK(readable(chunk + page));
+  CHECK(chunk[page] == 42); // the contents survive
+  base.deallocate(chunk, 3 * page);
+}
 
 TEST_CASE("allocate and deallocate small blocks", "[heap]") {
   Fixture f;

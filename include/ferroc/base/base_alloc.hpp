@@ -54,6 +54,26 @@ concept DecommitBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t si
   noexcept->std::same_as<void>;
 };
 
+/// Optional capability: make whole OS pages of a chunk inaccessible, and
+/// accessible again. Secure mode puts guard pages with it between the
+/// allocator's metadata and blocks, and after guarded blocks.
+///
+/// - `protect(p, size)`: whole OS pages inside a chunk the base handed out;
+///   any access to them then faults. Returns false when the pages stay
+///   accessible (the caller then goes without the guard).
+/// - `unprotect(p, size)`: makes them readable and writable again, with
+///   their contents as before; returns false when they stay inaccessible.
+///
+/// Both are `noexcept`; any thread, several at the same time. A fixed region
+/// without an MMU (`Static`) has no such capability: no guard pages there.
+template <class B>
+concept ProtectBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t size) {
+  { base.protect(p, size) }
+  noexcept->std::same_as<bool>;
+  { base.unprotect(p, size) }
+  noexcept->std::same_as<bool>;
+};
+
 namespace detail {
 
 /// A base that owns its memory (it cannot be copied, like `Static<N>`) is

@@ -71,6 +71,18 @@ struct MmapAlloc {
   /// failing `madvise` is ignored (the memory then stays committed).
   void decommit(void* p, std::size_t size) noexcept { ::madvise(p, size, MADV_DONTNEED); }
 
+  /// Makes the OS pages of `[p, p + size)` (page-aligned, inside a chunk of
+  /// ours) inaccessible with `mprotect(PROT_NONE)`. Returns false when the
+  /// kernel refuses (for instance at its limit of mappings: each protected
+  /// range splits a mapping). Never throws.
+  bool protect(void* p, std::size_t size) noexcept { return ::mprotect(p, size, PROT_NONE) == 0; }
+
+  /// Makes them readable and writable again; false when the kernel refuses.
+  /// Never throws.
+  bool unprotect(void* p, std::size_t size) noexcept {
+    return ::mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+  }
+
   /// Always true: memory one instance mapped may go back through any other.
   friend bool operator==(MmapAlloc, MmapAlloc) noexcept { return true; }
 
@@ -84,6 +96,7 @@ private:
 
 static_assert(BaseAlloc<MmapAlloc>);
 static_assert(DecommitBase<MmapAlloc>);
+static_assert(ProtectBase<MmapAlloc>);
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc
