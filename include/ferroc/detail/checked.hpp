@@ -32,7 +32,11 @@
 #include <cstring>
 
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
@@ -152,8 +156,39 @@ constexpr std::uint64_t rotr64(std::uint64_t x, unsigned r) noexcept {
 // not resist an attacker who can read our memory.
 inline char const secret_anchor = 0;
 
+// Secure mode also mixes in the 16 random bytes the kernel gives every
+// process at exec (AT_RANDOM): the anchor's address alone is known to
+// whoever knows where the code is loaded, and is the same in every run of
+// a program built without position independence or run without
+// address-space randomisation. Read through the auxiliary vector, without
+// a system call or a lock, and kept: every thread derives the same value
+// from the same bytes, so threads that race to store it store the same.
+inline atomic<std::uint64_t> random_secret_value{0};
+
+FERROC_COLD inline std::uint64_t read_random_secret() noexcept {
+  std::uint64_t words[2] = {0, 0};
+#if defined(__linux__)
+  if (auto const at = ::getauxval(AT_RANDOM); at != 0)
+    std::memcpy(words, reinterpret_cast<void const*>(at), sizeof words);
+#endif
+  std::uint64_t const value = mix64(words[0] ^ rotl64(words[1], 17)) | 1; // never 0: "unread"
+  // relaxed: the value is the same whoever stores it; nothing else is
+  // published with it.
+  random_secret_value.store(value, memory_order_relaxed);
+  return value;
+}
+
+inline std::uint64_t random_secret() noexcept {
+  if constexpr (FERROC_SECURE == 0)
+    return 0;
+  // relaxed: see above.
+  std::uint64_t const value = random_secret_value.load(memory_order_relaxed);
+  return FERROC_LIKELY(value != 0) ? value : read_random_secret();
+}
+
 inline std::uint64_t process_secret() noexcept {
-  return rotl64(reinterpret_cast<std::uintptr_t>(&secret_anchor) * 0x9e3779b97f4a7c15u, 32);
+  return rotl64(reinterpret_cast<std::uintptr_t>(&secret_anchor) * 0x9e3779b97f4a7c15u, 32) ^
+         random_secret();
 }
 
 /// The cookie a segment header carries (every build sets it; checked mode

@@ -80,6 +80,12 @@
 #define FERROC_PURGE_DELAY_MS 10
 #endif
 
+/// Secure mode (detail/secure.hpp). 1: mitigations against the
+/// exploitation of heap bugs, at a cost in speed; 0 (default): none.
+#ifndef FERROC_SECURE
+#define FERROC_SECURE 0
+#endif
+
 /// \cond internal
 
 // The options that change the layout of the library's types, as a suffix
@@ -93,11 +99,18 @@
 #else
 #define FERROC_VARIANT_SUFFIX
 #endif
+// Secure mode changes the segments' layout and the heaps' members.
+#if FERROC_SECURE
+#define FERROC_SECURE_SUFFIX _sec
+#else
+#define FERROC_SECURE_SUFFIX
+#endif
 
 // Two levels, so that the option macros expand before they are pasted.
-#define FERROC_CONFIG_NS_PASTE(seg, small, medium, variant) g##seg##_##small##_##medium##variant
-#define FERROC_CONFIG_NS_EXPAND(seg, small, medium, variant)                                       \
-  FERROC_CONFIG_NS_PASTE(seg, small, medium, variant)
+#define FERROC_CONFIG_NS_PASTE(seg, small, medium, variant, sec)                                   \
+  g##seg##_##small##_##medium##variant##sec
+#define FERROC_CONFIG_NS_EXPAND(seg, small, medium, variant, sec)                                  \
+  FERROC_CONFIG_NS_PASTE(seg, small, medium, variant, sec)
 
 /// \endcond
 
@@ -107,7 +120,7 @@
 /// default), so code refers to `ferroc::Heap` whatever the build.
 #define FERROC_CONFIG_NS                                                                           \
   FERROC_CONFIG_NS_EXPAND(FERROC_SEGMENT_SHIFT, FERROC_SMALL_PAGE_SHIFT, FERROC_MEDIUM_PAGE_SHIFT, \
-                          FERROC_VARIANT_SUFFIX)
+                          FERROC_VARIANT_SUFFIX, FERROC_SECURE_SUFFIX)
 
 /// Ferroc, a lock-free, multithreaded memory allocator. Its names live in the
 /// inline namespace FERROC_CONFIG_NS; namespace `ferroc::detail` holds the

@@ -30,11 +30,6 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 
-/// Secure mode. 1: the mitigations this file lists; 0 (default): none.
-#ifndef FERROC_SECURE
-#define FERROC_SECURE 0
-#endif
-
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 namespace detail {
