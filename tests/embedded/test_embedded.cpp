@@ -35,9 +35,15 @@ namespace fd = ferroc::detail;
 using ferroc_test::KiB;
 
 // The options are spelled in the namespace of every name of the library.
-#if FERROC_SINGLE_THREADED
+#if FERROC_SINGLE_THREADED && FERROC_SECURE
+static_assert(std::is_same_v<ferroc::Heap<ferroc::SpanBase>,
+                             ferroc::g16_12_14_st_sec::Heap<ferroc::g16_12_14_st_sec::SpanBase>>);
+#elif FERROC_SINGLE_THREADED
 static_assert(std::is_same_v<ferroc::Heap<ferroc::SpanBase>,
                              ferroc::g16_12_14_st::Heap<ferroc::g16_12_14_st::SpanBase>>);
+#elif FERROC_SECURE
+static_assert(std::is_same_v<ferroc::Heap<ferroc::SpanBase>,
+                             ferroc::g16_12_14_sec::Heap<ferroc::g16_12_14_sec::SpanBase>>);
 #else
 static_assert(std::is_same_v<ferroc::Heap<ferroc::SpanBase>,
                              ferroc::g16_12_14::Heap<ferroc::g16_12_14::SpanBase>>);

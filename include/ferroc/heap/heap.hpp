@@ -360,6 +360,7 @@ private:
           return deallocate_keyed(pg, b);
         if constexpr (detail::canaries) {
           detail::check_canaries(pg, b);
+          detail::check_next_block(pg, b, free_key_);
           detail::zero_freed_block(pg, b);
         }
         detail::set_free_key(b, free_key_);
@@ -394,7 +395,7 @@ public:
       if constexpr (detail::instrumented)
         resize_in_place_instrumented(p, usable, new_size);
       if constexpr (detail::canaries)
-        detail::arm_canary(p, new_size);
+        detail::rearm_canary(p, usable, new_size);
       return p;
     }
     void* q = try_allocate(new_size, align);

@@ -113,8 +113,14 @@ FERROC_NOINLINE void* Heap<B>::allocate_slow(std::size_t size, std::size_t align
   if (FERROC_UNLIKELY(detached())) {
     // The fallback allocates as try_allocate does: secure mode's room for
     // the canary, which `size` holds already, would be added twice.
+    // `size` may have been raised to canary_block_min, so the fallback's
+    // canary may lie past the one try_allocate arms next: it goes, as the
+    // slack after a canary must read zero.
     std::size_t const asked = detail::canaries ? size - detail::canary_extra : size;
-    return fallback_ != nullptr ? fallback_(asked, align, zero) : nullptr;
+    void* p = fallback_ != nullptr ? fallback_(asked, align, zero) : nullptr;
+    if constexpr (detail::canaries)
+      detail::disarm_canary(p, asked);
+    return p;
   }
   if (++slow_calls_ % detail::heap_collect_interval == 0)
     collect(false);

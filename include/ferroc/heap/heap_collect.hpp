@@ -25,8 +25,10 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::collect(bool force) no
       Page* next = pg->next;
       if (force || !remote_frees_leave_used(pg)) {
         collect_page(pg);
-        if (pg->used == 0)
+        if (pg->used == 0) {
+          detail::check_freed_page(pg);
           free_page(pg);
+        }
       }
       pg = next;
     }
@@ -36,8 +38,10 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::collect(bool force) no
     collect_page(pg);
     if (pg->free != nullptr)
       unfull(pg);
-    if (pg->used == 0)
+    if (pg->used == 0) {
+      detail::check_freed_page(pg);
       free_page(pg);
+    }
     pg = next;
   }
   if (force) {

@@ -246,6 +246,7 @@ template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::retire_page(Page* pg) noexc
   detail::PageQueue const& q = bins_[pg->class_index];
   if (q.first == pg && pg->next == nullptr && pg->block_size <= detail::medium_block_max)
     return;
+  detail::check_freed_page(pg);
   free_page(pg);
 }
 

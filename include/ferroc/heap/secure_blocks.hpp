@@ -21,15 +21,25 @@
 // the process at that free. usable_size is the size asked for, as in
 // checked mode: a program may not write further.
 //
+// The bytes between the canary and the end word stay zero while the block
+// is in use, and a free checks the first slack_check_words words of them:
+// an overflow that jumps the canary stops there too. A free by the page's
+// owner also looks at the block after it: when that one is free (it holds
+// the double-free key; fresh blocks get it too), its link must lead into
+// the page, else the page's lists are walked and a corrupted link stops
+// the process (an overflow into a free neighbour).
+//
 // A freed block is zeroed but for its link, its double-free key and its end
 // word; when it is handed out again the zeros are checked (at most the first
-// zero_check_max bytes): a write after free stops the process then, and no
-// freed data is handed out again.
+// zero_check_max bytes), and so are those of every block of a page that
+// goes back to its segment empty: a write after free stops the process
+// then, and no freed data is handed out again.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
@@ -65,6 +75,11 @@ inline constexpr std::size_t canary_block_min = 4 * sizeof(std::uintptr_t);
 /// words): a bound, so that handing out a 64 KiB block costs no more than a
 /// small one's check, at the price of missing writes after free past it.
 inline constexpr std::size_t zero_check_max = 256;
+
+/// The words after the canary that a free checks are zero (fewer when the
+/// end word comes first): an overflow of up to this many words past the
+/// canary is caught even when it leaves the canary whole.
+inline constexpr std::size_t slack_check_words = 3;
 
 /// `size` with room for the canary and the end word (saturating: a request
 /// that large fails).
@@ -106,9 +121,12 @@ inline bool canary_offset_valid(Page const* pg, std::size_t offset) noexcept {
 inline void arm_fresh_blocks(Page const* pg, std::byte* start, std::size_t n) noexcept {
   if (!page_has_canaries(pg))
     return;
+  std::uintptr_t const key = double_free_key();
   for (std::size_t i = 0; i < n; ++i) {
     std::uintptr_t* word = end_word(pg, start + i * pg->block_size);
     *word = canary_value(word); // offset 0
+    // Free blocks hold the key: check_next_block then knows them.
+    set_free_key(start + i * pg->block_size, key);
   }
 }
 
@@ -127,6 +145,30 @@ inline void arm_canary(void* p, std::size_t size) noexcept {
   std::memcpy(canary, &value, sizeof value);
   std::uintptr_t* word = end_word(pg, block);
   *word = offset ^ canary_value(word);
+}
+
+/// Clears the canary after the `size` bytes at `p` (nullptr: nothing), as
+/// arm_canary wrote it, before the block is armed again with a smaller
+/// size.
+inline void disarm_canary(void* p, std::size_t size) noexcept {
+  if (p == nullptr)
+    return;
+  Segment* seg = segment_of(p);
+  if (seg->kind != PageKind::huge && page_has_canaries(seg->page_of(p)))
+    std::memset(static_cast<std::byte*>(p) + size, 0, sizeof(std::uintptr_t));
+}
+
+/// Moves the canary of block `p` (handed out with `old_size` bytes) to
+/// after `new_size` <= old_size bytes, a resize in place: the bytes from the
+/// new canary to the end of the old one are zeroed first, so that the slack
+/// after the canary reads zero as check_canaries expects.
+inline void rearm_canary(void* p, std::size_t old_size, std::size_t new_size) noexcept {
+  Segment* seg = segment_of(p);
+  if (seg->kind == PageKind::huge || !page_has_canaries(seg->page_of(p)))
+    return;
+  std::memset(static_cast<std::byte*>(p) + new_size, 0,
+              old_size + sizeof(std::uintptr_t) - new_size);
+  arm_canary(p, new_size);
 }
 
 /// The bytes at `p` that the program may use: up to its canary.
@@ -151,10 +193,74 @@ inline void check_canaries(Page const* pg, Block* b) noexcept {
   std::memcpy(&value, canary, sizeof value);
   if (FERROC_UNLIKELY(value != canary_value(canary)))
     report_fault(Fault::overflow, b);
+  std::size_t const slack_end = min_of(offset + (1 + slack_check_words) * sizeof(std::uintptr_t),
+                                       pg->block_size - sizeof(std::uintptr_t));
+  std::uintptr_t slack = 0;
+  for (std::size_t at = offset + sizeof value; at + sizeof value <= slack_end; at += sizeof value) {
+    std::uintptr_t word;
+    std::memcpy(&word, reinterpret_cast<std::byte*>(b) + at, sizeof word);
+    slack |= word;
+  }
+  if (FERROC_UNLIKELY(slack != 0))
+    report_fault(Fault::overflow, b);
   if (reinterpret_cast<std::byte*>(b) != pg->area) {
     auto* before = reinterpret_cast<std::byte*>(b) - pg->block_size;
     if (FERROC_UNLIKELY(!canary_offset_valid(pg, canary_offset(pg, before))))
       report_fault(Fault::underflow, b);
+  }
+}
+
+/// Whether the links of the lists of `pg` (free, local, other threads')
+/// all lead into the page's carved blocks. The owner's only; a walk of at
+/// most `capacity` links per list.
+inline bool page_lists_intact(Page const* pg) noexcept {
+  auto intact = [pg](Block const* list) {
+    for (std::uint32_t n = 0; list != nullptr && n <= pg->capacity; ++n) {
+      if (!is_in_carved_area(pg, list))
+        return false;
+      list = raw_next_of(pg, list);
+    }
+    return true;
+  };
+  // acquire: pairs with the pushers' release; we read their links.
+  return intact(pg->free) && intact(pg->local_free) &&
+         intact(thread_free_list(pg->xthread_free.load(memory_order_acquire)));
+}
+
+/// At a free of block `b` of `pg` by the page's owner (`key`: the
+/// double-free key): when the block after it is free, its link must lead
+/// into the page. One that does not is confirmed by a walk of the page's
+/// lists before the process stops, as a live block may hold the key as
+/// data: an overflow of `b` into a free neighbour, or a write after free.
+FERROC_INLINE void check_next_block(Page const* pg, Block* b, std::uintptr_t key) noexcept {
+  if (!page_has_canaries(pg))
+    return;
+  auto* next = reinterpret_cast<Block*>(reinterpret_cast<std::byte*>(b) + pg->block_size);
+  if (!is_in_carved_area(pg, next) || !holds_free_key(next, key))
+    return;
+  Block const* link = raw_next_of(pg, next);
+  if (FERROC_LIKELY(link == nullptr || is_in_carved_area(pg, link)))
+    return;
+  if (!page_lists_intact(pg)) // written to: by an overflow of `b`, or after its free
+    report_fault(Fault::corrupted_free_list, next);
+}
+
+/// Every block of `pg`, which goes back to its segment with no block in
+/// use, must still read zero where its free zeroed it: a write after free
+/// into a block that was never handed out again stops the process here,
+/// before the page's memory is given to another class or the system.
+inline void check_freed_page(Page const* pg) noexcept {
+  if (!page_has_canaries(pg))
+    return;
+  std::size_t const n =
+      min_of(pg->block_size - sizeof(std::uintptr_t), zero_check_max) / sizeof(std::uintptr_t);
+  for (std::uint32_t i = 0; i < pg->capacity; ++i) {
+    auto const* words = reinterpret_cast<std::uintptr_t const*>(pg->area + i * pg->block_size);
+    std::uintptr_t written = 0;
+    for (std::size_t w = 2; w < n; ++w)
+      written |= words[w];
+    if (FERROC_UNLIKELY(written != 0))
+      report_fault(Fault::corrupted_free_list, words);
   }
 }
 
