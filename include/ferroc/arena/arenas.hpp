@@ -23,6 +23,7 @@
 #include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/secure.hpp"
 #include "ferroc/detail/stats.hpp"
 #include "ferroc/detail/track.hpp"
 #include "ferroc/stats.hpp"
@@ -371,12 +372,17 @@ private:
     std::uint64_t const ones = count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
     return ones << slot;
   }
-  Claim claim_any(std::size_t count) noexcept;
-  Claim claim_in(std::size_t k, std::size_t count, bool committed_only) noexcept;
+  Claim claim_any(std::size_t count, std::uint64_t random) noexcept;
+  Claim claim_in(std::size_t k, std::size_t count, bool committed_only,
+                 std::uint64_t random) noexcept;
   static std::uint64_t committed_slots(Arena& a) noexcept;
   static std::size_t find_committed_run(std::uint64_t word, std::uint64_t committed,
                                         std::size_t count, std::size_t limit) noexcept;
   static std::size_t find_run(std::uint64_t word, std::size_t count, std::size_t limit) noexcept;
+  std::uint64_t claim_random() noexcept;
+  static std::size_t random_run(std::uint64_t word, std::uint64_t committed, std::size_t count,
+                                std::size_t limit, bool committed_only,
+                                std::uint64_t random) noexcept;
   bool add_arena(std::size_t count) noexcept;
 
   // ---- purge rounds and retention (arena_purge.hpp) ------------------------
@@ -475,6 +481,14 @@ private:
   // Rounds of purge so far; its parity is the generation releases go to.
   detail::atomic<unsigned> purge_epoch_{0};
   Arena arenas_[detail::max_arenas];
+  // Secure mode: claims so far, the counter its random slots are drawn
+  // from (see claim_random); nothing in other builds.
+  struct NoClaimCount {
+    std::size_t fetch_add(std::size_t, detail::memory_order) noexcept { return 0; }
+  };
+  [[no_unique_address]] std::conditional_t<detail::secure, detail::atomic<std::size_t>,
+                                           NoClaimCount>
+      xclaims_{};
 };
 
 /// Deduces `Arenas<B>` from a base held by value:
