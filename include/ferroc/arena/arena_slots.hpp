@@ -23,21 +23,20 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim(std::size_t coun
   if (count == 0 || count > detail::arena_slots)
     return {};
   purge();
-  std::uint64_t const random = claim_random();
   if (!grow)
-    return claim_any(count, random);
+    return claim_any(count);
   // A few rounds: an arena we add can be taken by other threads before we
   // get to it; when the base is exhausted, look once more for slots that
   // were released meanwhile.
   for (int attempt = 0;; ++attempt) {
-    if (Claim c = claim_any(count, random); c.start != nullptr)
+    if (Claim c = claim_any(count); c.start != nullptr)
       return c;
     if (attempt == 3 || !add_arena(count))
-      return claim_any(count, random);
+      return claim_any(count);
   }
 }
 
-// Secure mode: a random number for one claim, 0 in other builds. A keyed
+// Secure mode: a random number for a claim, 0 in other builds. A keyed
 // mix of a shared counter rather than a generator of each thread's: huge
 // blocks claim from any thread, and one atomic add is nothing next to a
 // claim.
@@ -105,39 +104,39 @@ FERROC_MEMBER_INLINE void Arenas<B>::deallocate_dedicated(void* p, std::size_t s
 }
 
 // Committed slots first (they cost no page faults), in any arena; then
-// any free run. Secure mode starts at a random arena (see claim_in).
+// any free run. Secure mode starts at a random arena (and claim_in picks a
+// random run).
 template <BaseAlloc B>
-FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_any(std::size_t count,
-                                                                    std::uint64_t random) noexcept {
+FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_any(std::size_t count) noexcept {
   // acquire: arenas counted here have their index claimed; claim_in checks xstart.
   std::size_t const n =
       detail::min_of(arena_count_.load(detail::memory_order_acquire), detail::max_arenas);
+  std::size_t const first = detail::secure && n != 0 ? claim_random() % n : 0;
   // The i-th arena to look at.
-  auto const arena = [n, random](std::size_t i) -> std::size_t {
+  auto const arena = [n, first](std::size_t i) -> std::size_t {
     if constexpr (detail::secure)
-      return (static_cast<std::uint32_t>(random) + i) % n;
+      return (first + i) % n;
     else
-      return (void)n, (void)random, i;
+      return (void)n, (void)first, i;
   };
   if constexpr (DecommitBase<B>) {
     for (std::size_t i = 0; i < n; ++i) {
-      if (Claim c = claim_in(arena(i), count, true, random); c.start != nullptr)
+      if (Claim c = claim_in(arena(i), count, true); c.start != nullptr)
         return c;
     }
   }
   for (std::size_t i = 0; i < n; ++i) {
-    if (Claim c = claim_in(arena(i), count, false, random); c.start != nullptr)
+    if (Claim c = claim_in(arena(i), count, false); c.start != nullptr)
       return c;
   }
   return {};
 }
 
 // A free run of `count` slots in arena k, only among those waiting for
-// their purge when `committed_only`.
+// their purge when `committed_only`; in secure mode one at random.
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k, std::size_t count,
-                                                                   bool committed_only,
-                                                                   std::uint64_t random) noexcept {
+                                                                   bool committed_only) noexcept {
   Arena& a = arenas_[k];
   // acquire: the arena's fields were written before xstart was published.
   std::byte* start = a.xstart.load(detail::memory_order_acquire);
@@ -149,13 +148,11 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k
     if (word == ~std::uint64_t{0})
       return {};
     // relaxed: only a preference; the claim below reads the real bits.
-    std::size_t slot = 0;
-    if constexpr (detail::secure)
-      slot = random_run(word, committed_only ? committed_slots(a) : 0, count, a.slots,
-                        committed_only, random);
-    else
-      slot = committed_only ? find_committed_run(word, committed_slots(a), count, a.slots)
-                            : find_run(word, count, a.slots);
+    std::size_t const slot =
+        detail::secure   ? random_run(word, committed_only ? committed_slots(a) : 0, count, a.slots,
+                                      committed_only, claim_random())
+        : committed_only ? find_committed_run(word, committed_slots(a), count, a.slots)
+                         : find_run(word, count, a.slots);
     if (slot == a.slots)
       return {};
     std::uint64_t const mask = run_mask(slot, count);

@@ -372,9 +372,8 @@ private:
     std::uint64_t const ones = count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
     return ones << slot;
   }
-  Claim claim_any(std::size_t count, std::uint64_t random) noexcept;
-  Claim claim_in(std::size_t k, std::size_t count, bool committed_only,
-                 std::uint64_t random) noexcept;
+  Claim claim_any(std::size_t count) noexcept;
+  Claim claim_in(std::size_t k, std::size_t count, bool committed_only) noexcept;
   static std::uint64_t committed_slots(Arena& a) noexcept;
   static std::size_t find_committed_run(std::uint64_t word, std::uint64_t committed,
                                         std::size_t count, std::size_t limit) noexcept;

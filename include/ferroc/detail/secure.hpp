@@ -114,7 +114,7 @@ inline SecureRandom make_secure_random(void const* owner) noexcept {
 /// set when bits i..i+count-1 all are.
 constexpr std::uint64_t run_starts(std::uint64_t bits, std::uint32_t count) noexcept {
   for (std::uint32_t k = 1; k < count && bits != 0; k *= 2) {
-    std::uint32_t const step = k < count - k ? k : count - k;
+    std::uint32_t const step = min_of(k, count - k);
     bits &= bits >> step;
     if (step < k) // the last round: the run is covered
       break;

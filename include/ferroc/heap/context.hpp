@@ -190,7 +190,14 @@ private:
   // The first slice of a run of `count` free slices (bits of `free`), or 0
   // (slice 0 is never free in a large segment).
   static std::uint32_t free_run(std::uint64_t free, std::uint32_t count) noexcept {
-    std::uint64_t const starts = detail::run_starts(free, count);
+    // Bit i of `starts` survives when slices i..i+count-1 are all free.
+    std::uint64_t starts = free;
+    for (std::uint32_t k = 1; k < count && starts != 0; k *= 2) {
+      std::uint32_t const step = detail::min_of(k, count - k);
+      starts &= starts >> step;
+      if (step < k) // the last round: the run is covered
+        break;
+    }
     return starts == 0 ? 0 : static_cast<std::uint32_t>(std::countr_zero(starts));
   }
 
