@@ -38,6 +38,7 @@
 #include <sched.h>
 
 #include "ferroc/heap/heap.hpp"
+#include "ferroc/heap/secure_random.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {

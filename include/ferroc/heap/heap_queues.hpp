@@ -18,6 +18,7 @@
 // this file at its end; included alone, this file pulls its parent in.
 
 #include "ferroc/heap/heap.hpp"
+#include "ferroc/heap/secure_random.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
