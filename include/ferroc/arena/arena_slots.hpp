@@ -4,9 +4,9 @@
 // Arenas: the slots. Each arena is a chunk of the base cut into segment-sized
 // slots; an atomic bitmap (Arena::xin_use) tells which are taken, so a claim
 // or a release is one atomic operation on it. Here: claims (preferring slots
-// still committed), releases, the runs of slots huge blocks take, chunks of
-// the base for blocks larger than an arena, and adding arenas as memory in
-// use grows.
+// still committed; in secure mode at a random slot), releases, the runs of
+// slots huge blocks take, chunks of the base for blocks larger than an
+// arena, and adding arenas as memory in use grows.
 //
 // Part of Arenas: ferroc/arena/arenas.hpp declares these members and
 // includes this file at its end; included alone, this file pulls its
@@ -33,6 +33,21 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim(std::size_t coun
       return c;
     if (attempt == 3 || !add_arena(count))
       return claim_any(count);
+  }
+}
+
+// Secure mode: a random number for a claim, 0 in other builds. A keyed
+// mix of a shared counter rather than a generator of each thread's: huge
+// blocks claim from any thread, and one atomic add is nothing next to a
+// claim.
+template <BaseAlloc B> FERROC_MEMBER_INLINE std::uint64_t Arenas<B>::claim_random() noexcept {
+  if constexpr (detail::secure) {
+    // relaxed: only makes numbers differ from claim to claim; it orders
+    // nothing (the claim's CAS does).
+    std::size_t const n = xclaims_.fetch_add(1, detail::memory_order_relaxed);
+    return detail::mix64(n ^ detail::random_seed(this));
+  } else {
+    return 0;
   }
 }
 
@@ -89,27 +104,36 @@ FERROC_MEMBER_INLINE void Arenas<B>::deallocate_dedicated(void* p, std::size_t s
 }
 
 // Committed slots first (they cost no page faults), in any arena; then
-// any free run.
+// any free run. Secure mode starts at a random arena (and claim_in picks a
+// random run).
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_any(std::size_t count) noexcept {
   // acquire: arenas counted here have their index claimed; claim_in checks xstart.
   std::size_t const n =
       detail::min_of(arena_count_.load(detail::memory_order_acquire), detail::max_arenas);
+  std::size_t const first = detail::secure && n != 0 ? claim_random() % n : 0;
+  // The i-th arena to look at.
+  auto const arena = [n, first](std::size_t i) -> std::size_t {
+    if constexpr (detail::secure)
+      return (first + i) % n;
+    else
+      return (void)n, (void)first, i;
+  };
   if constexpr (DecommitBase<B>) {
-    for (std::size_t k = 0; k < n; ++k) {
-      if (Claim c = claim_in(k, count, true); c.start != nullptr)
+    for (std::size_t i = 0; i < n; ++i) {
+      if (Claim c = claim_in(arena(i), count, true); c.start != nullptr)
         return c;
     }
   }
-  for (std::size_t k = 0; k < n; ++k) {
-    if (Claim c = claim_in(k, count, false); c.start != nullptr)
+  for (std::size_t i = 0; i < n; ++i) {
+    if (Claim c = claim_in(arena(i), count, false); c.start != nullptr)
       return c;
   }
   return {};
 }
 
 // A free run of `count` slots in arena k, only among those waiting for
-// their purge when `committed_only`.
+// their purge when `committed_only`; in secure mode one at random.
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k, std::size_t count,
                                                                    bool committed_only) noexcept {
@@ -124,9 +148,11 @@ FERROC_MEMBER_INLINE typename Arenas<B>::Claim Arenas<B>::claim_in(std::size_t k
     if (word == ~std::uint64_t{0})
       return {};
     // relaxed: only a preference; the claim below reads the real bits.
-    std::size_t const slot = committed_only
-                                 ? find_committed_run(word, committed_slots(a), count, a.slots)
-                                 : find_run(word, count, a.slots);
+    std::size_t const slot =
+        detail::secure   ? random_run(word, committed_only ? committed_slots(a) : 0, count, a.slots,
+                                      committed_only, claim_random())
+        : committed_only ? find_committed_run(word, committed_slots(a), count, a.slots)
+                         : find_run(word, count, a.slots);
     if (slot == a.slots)
       return {};
     std::uint64_t const mask = run_mask(slot, count);
@@ -187,6 +213,27 @@ FERROC_MEMBER_INLINE std::size_t Arenas<B>::find_run(std::uint64_t word, std::si
     slot = static_cast<std::size_t>(63 - std::countl_zero(taken)) + 1;
   }
   return limit;
+}
+
+// Secure mode: a run of `count` zero bits in `word` below `limit` chosen
+// at random, or `limit` when none is free. With `committed_only`, among
+// the runs whose slots are all `committed` (and when none is, the one
+// find_committed_run finds): the preference for slots that cost no page
+// faults stays.
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE std::size_t
+Arenas<B>::random_run(std::uint64_t word, std::uint64_t committed, std::size_t count,
+                      std::size_t limit, bool committed_only, std::uint64_t random) noexcept {
+  std::uint64_t const free = ~word & run_mask(0, limit);
+  auto const n = static_cast<std::uint32_t>(count);
+  if (committed_only) {
+    std::uint64_t const starts = detail::run_starts(free & committed, n);
+    if (starts == 0)
+      return find_committed_run(word, committed, count, limit);
+    return detail::random_set_bit(starts, random);
+  }
+  std::uint64_t const starts = detail::run_starts(free, n);
+  return starts == 0 ? limit : detail::random_set_bit(starts, random);
 }
 
 // Reserves one more arena of `count` slots at least, halving the size

@@ -23,6 +23,7 @@
 #include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/secure.hpp"
 #include "ferroc/detail/stats.hpp"
 #include "ferroc/detail/track.hpp"
 #include "ferroc/stats.hpp"
@@ -377,6 +378,10 @@ private:
   static std::size_t find_committed_run(std::uint64_t word, std::uint64_t committed,
                                         std::size_t count, std::size_t limit) noexcept;
   static std::size_t find_run(std::uint64_t word, std::size_t count, std::size_t limit) noexcept;
+  std::uint64_t claim_random() noexcept;
+  static std::size_t random_run(std::uint64_t word, std::uint64_t committed, std::size_t count,
+                                std::size_t limit, bool committed_only,
+                                std::uint64_t random) noexcept;
   bool add_arena(std::size_t count) noexcept;
 
   // ---- purge rounds and retention (arena_purge.hpp) ------------------------
@@ -475,6 +480,14 @@ private:
   // Rounds of purge so far; its parity is the generation releases go to.
   detail::atomic<unsigned> purge_epoch_{0};
   Arena arenas_[detail::max_arenas];
+  // Secure mode: claims so far, the counter its random slots are drawn
+  // from (see claim_random); nothing in other builds.
+  struct NoClaimCount {
+    std::size_t fetch_add(std::size_t, detail::memory_order) noexcept { return 0; }
+  };
+  [[no_unique_address]] std::conditional_t<detail::secure, detail::atomic<std::size_t>,
+                                           NoClaimCount>
+      xclaims_{};
 };
 
 /// Deduces `Arenas<B>` from a base held by value:

@@ -19,13 +19,23 @@
 ///   - freed blocks of small and medium pages are zeroed, and checked to be
 ///     zero still when handed out again: a write after free stops the
 ///     process then, and no freed data is handed out again
-///     (heap/page.hpp, zero_on_free).
+///     (heap/page.hpp, zero_on_free);
+///   - where blocks and segments lie is random: the fresh blocks of a page
+///     go on its free list in a random order, a page that ran dry hands out
+///     fresh blocks instead of those just freed half the time, arena slots
+///     and the runs of slices of large blocks are chosen at random among
+///     those that fit (heap/secure_random.hpp, arena/arena_slots.hpp): an
+///     exploit cannot count on one block lying next to another, nor on a
+///     freed block being the next one handed out.
 ///
 /// Its own faults are reported as checked mode words them ("ferroc:
 /// corrupted free list at 0x...").
 
+#include <bit>
 #include <cstdint>
+#include <type_traits>
 
+#include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
@@ -63,6 +73,57 @@ struct Random {
 /// A seed for the Random of the object at `owner`.
 inline std::uint64_t random_seed(void const* owner) noexcept {
   return mix64(process_secret() ^ reinterpret_cast<std::uintptr_t>(owner)) | 1; // never 0
+}
+
+/// What stands for a Random in builds without secure mode: a
+/// [[no_unique_address]] member of this type takes no byte. Its members
+/// only let the code that secure mode runs compile; none is called.
+struct NoRandom {
+  constexpr NoRandom() noexcept = default;
+  constexpr explicit NoRandom(std::uint64_t) noexcept {}
+  std::uint64_t next() noexcept { return 0; }
+  std::uint32_t below(std::uint32_t) noexcept { return 0; }
+};
+
+/// A Random in secure builds, nothing in the others (the generator of a
+/// Context, for the randomization of its pages and runs).
+using SecureRandom = std::conditional_t<secure, Random, NoRandom>;
+
+/// The SecureRandom of the object at `owner`: seeded from it in secure
+/// builds; in the others nothing, at no cost.
+inline SecureRandom make_secure_random(void const* owner) noexcept {
+  if constexpr (secure) {
+    // Objects made one after the other at one address (a Context on the
+    // stack, or in the thread-local storage of a new thread) must not draw
+    // the same numbers: a count of seeds so far goes into each.
+    static constinit atomic<std::uintptr_t> seeds{0};
+    // relaxed: only makes each seed differ; it orders nothing.
+    std::uintptr_t const n = seeds.fetch_add(1, memory_order_relaxed);
+    return SecureRandom{(random_seed(owner) ^ mix64(n)) | 1}; // never 0
+  } else {
+    return (void)owner, SecureRandom{};
+  }
+}
+
+/// The starts of the runs of `count` (1..64) set bits in `bits`: bit i is
+/// set when bits i..i+count-1 all are.
+constexpr std::uint64_t run_starts(std::uint64_t bits, std::uint32_t count) noexcept {
+  for (std::uint32_t k = 1; k < count && bits != 0; k *= 2) {
+    std::uint32_t const step = min_of(k, count - k);
+    bits &= bits >> step;
+    if (step < k) // the last round: the run is covered
+      break;
+  }
+  return bits;
+}
+
+/// The index of one of the set bits of `bits` (not 0), each as likely,
+/// chosen by the random number `r` (its high half).
+inline unsigned random_set_bit(std::uint64_t bits, std::uint64_t r) noexcept {
+  auto const n = static_cast<std::uint64_t>(std::popcount(bits));
+  for (auto k = ((r >> 32) * n) >> 32; k != 0; --k)
+    bits &= bits - 1;
+  return static_cast<unsigned>(std::countr_zero(bits));
 }
 
 } // namespace detail

@@ -18,6 +18,7 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/stats.hpp"
 #include "ferroc/heap/page.hpp"
+#include "ferroc/heap/secure_random.hpp"
 #include "ferroc/heap/segment.hpp"
 
 namespace ferroc {
@@ -84,7 +85,7 @@ public:
   /// joins the registry of the arenas' statistics (a spin lock that other
   /// threads take when they start and exit, and Arenas::stats).
   explicit Context(Arenas<B>& arenas, Reclaim reclaim = Reclaim::abandoned) noexcept
-      : arenas_(&arenas), reclaim_(reclaim) {
+      : arenas_(&arenas), reclaim_(reclaim), random_(detail::make_secure_random(this)) {
     if constexpr (detail::stats_enabled)
       arenas.register_context(&counters_);
   }
@@ -179,7 +180,7 @@ private:
     std::uint32_t const count = detail::large_slices(block_size);
     for (Segment* seg = avail_[kind_index(PageKind::large)].first; seg != nullptr;
          seg = seg->avail_next) {
-      std::uint32_t const first = free_run(seg->free_mask, count);
+      std::uint32_t const first = place_run(seg->free_mask, count);
       if (first != 0)
         return take_run(seg, first, count);
     }
@@ -198,6 +199,17 @@ private:
         break;
     }
     return starts == 0 ? 0 : static_cast<std::uint32_t>(std::countr_zero(starts));
+  }
+
+  // The first slice of the run of `count` free slices (bits of `free`) a
+  // large block takes, or 0: the first one, or in secure mode one at
+  // random (see detail::random_run).
+  std::uint32_t place_run(std::uint64_t free, std::uint32_t count) noexcept {
+    if constexpr (detail::secure) {
+      std::uint64_t const starts = detail::run_starts(free, count);
+      return starts == 0 ? 0 : detail::random_run(starts, count, random_);
+    }
+    return free_run(free, count);
   }
 
   Page* take_run(Segment* seg, std::uint32_t first, std::uint32_t count) noexcept {
@@ -542,6 +554,9 @@ private:
   struct Counters : detail::ContextCounters {};
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, detail::Empty>
       counters_;
+  // Secure mode's generator (heap/secure_random.hpp), used by its Heap
+  // too: one per Heap. Nothing in other builds.
+  [[no_unique_address]] detail::SecureRandom random_;
 };
 
 /// Deduces `Context<B>` from the Arenas: `ferroc::Context cx{arenas};`.

@@ -38,6 +38,7 @@
 #include <sched.h>
 
 #include "ferroc/heap/heap.hpp"
+#include "ferroc/heap/secure_random.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
@@ -264,6 +265,16 @@ FERROC_MEMBER_INLINE void Heap<B>::free_block_local(Page* pg, Block* b) noexcept
 template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::collect_page(Page* pg) noexcept {
   // relaxed: the CAS below re-validates.
   std::uintptr_t tf = pg->xthread_free.load(detail::memory_order_relaxed);
+  // Secure mode: a page that ran dry with room to extend hands out fresh
+  // blocks before its freed ones half the time (heap/secure_random.hpp).
+  // Tested first that the page can extend: the empty page of a detached
+  // heap, which has no Context, cannot.
+  if constexpr (detail::secure) {
+    if (pg->free == nullptr && pg->capacity < pg->reserved &&
+        (pg->local_free != nullptr || detail::thread_free_list(tf) != nullptr) &&
+        detail::extend_before_reuse(cx_->random_))
+      extend_page(pg);
+  }
   if (detail::thread_free_list(tf) != nullptr) {
     // acquire: pairs with the pushers' release; we read their links.
     while (!pg->xthread_free.compare_exchange_weak(

@@ -18,6 +18,7 @@
 // this file at its end; included alone, this file pulls its parent in.
 
 #include "ferroc/heap/heap.hpp"
+#include "ferroc/heap/secure_random.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
@@ -194,11 +195,16 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE bool Heap<B>::extend_page(Page* pg) 
   if (detail::page_has_canaries(pg) && !pg->zero_init)
     std::memset(start, 0, n * bs);
   detail::arm_fresh_blocks(pg, start, n);
-  for (std::size_t i = 0; i + 1 < n; ++i)
-    detail::set_next(pg, reinterpret_cast<Block*>(start + i * bs),
-                     reinterpret_cast<Block*>(start + (i + 1) * bs));
-  detail::set_next(pg, reinterpret_cast<Block*>(start + (n - 1) * bs), nullptr);
-  pg->free = reinterpret_cast<Block*>(start);
+  if constexpr (detail::secure) {
+    // In a random order: see heap/secure_random.hpp.
+    pg->free = detail::link_fresh_blocks_shuffled(pg, start, n, cx_->random_);
+  } else {
+    for (std::size_t i = 0; i + 1 < n; ++i)
+      detail::set_next(pg, reinterpret_cast<Block*>(start + i * bs),
+                       reinterpret_cast<Block*>(start + (i + 1) * bs));
+    detail::set_next(pg, reinterpret_cast<Block*>(start + (n - 1) * bs), nullptr);
+    pg->free = reinterpret_cast<Block*>(start);
+  }
   pg->free_is_zero = pg->zero_init;
   pg->capacity += static_cast<std::uint32_t>(n);
   return true;
