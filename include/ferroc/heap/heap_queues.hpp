@@ -157,6 +157,7 @@ template <BaseAlloc B>
 FERROC_MEMBER_INLINE void Heap<B>::init_page(Page* pg, std::size_t c) noexcept {
   pg->block_size = detail::class_size(c);
   pg->reserved = static_cast<std::uint32_t>(pg->area_size / pg->block_size);
+  detail::end_blocks_at_guard<detail::segment_guard<B>>(pg);
   pg->capacity = 0;
   pg->free = nullptr;
   pg->local_free = nullptr;

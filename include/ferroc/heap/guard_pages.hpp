@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#pragma once
+
+/// \file
+/// Secure mode's guard pages: OS pages made inaccessible between the
+/// allocator's metadata and the blocks, over a base that can protect pages
+/// (ProtectBase). A linear overflow or underflow of a block then faults
+/// before it reaches a header: every segment (small, medium, large) has
+///
+///     [ header | guard | page areas ...                      | guard ]
+///     ^ segment start  ^ segment_header_size                 ^ segment end - guard
+///
+/// so the first block of the first page starts right after a guard and the
+/// last page (or slice) ends one OS page early. A huge segment has the
+/// header, a guard over the whole gap between the header and the block
+/// (one page, or up to the block's alignment), the block, and a guard right
+/// after the block's usable end (huge blocks are rounded to OS pages).
+///
+/// Guards are protected when a segment is set up on slots fresh from its
+/// arena and made accessible again when the segment's memory goes back to
+/// the arena: free slots never hold a guard, so whoever lays out a slot
+/// next (another kind of segment, a huge block spanning several slots)
+/// finds it all accessible, and no guard page is ever handed out as block
+/// memory. A segment a Context keeps for reuse keeps its guards: small,
+/// medium and large segments have them at the same places. A purge may
+/// decommit a slot only after its guards are gone; a page's purge covers its
+/// area only. Nothing assumes a guard reads as zero: guards lie outside
+/// every page area, and their pages are accessible memory again, as zero as
+/// the slot around them, before anyone can use them.
+///
+/// When the kernel refuses a protection (at its limit of mappings:
+/// vm.max_map_count, as each guard splits a mapping), the segment goes on
+/// without that guard. Each live segment adds about four mappings (the
+/// header, the guard, the pages, the end guard).
+///
+/// Over a base without ProtectBase (a fixed region: Static, SpanBase) and in
+/// geometries whose first small page has no room for a guard (small pages
+/// below 64 KiB, see guard_geometry), segments have no guard pages and their
+/// layout is the one of release builds; so is every layout outside secure
+/// mode, where none of this compiles to any code.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ferroc/base/base_alloc.hpp"
+#include "ferroc/detail/atomic.hpp"
+#include "ferroc/detail/config.hpp"
+#include "ferroc/detail/secure.hpp"
+#include "ferroc/heap/page.hpp"
+#include "ferroc/heap/segment.hpp"
+
+namespace ferroc {
+inline namespace FERROC_CONFIG_NS {
+namespace detail {
+
+/// Whether memory from base `B` gets guard pages: secure mode over a base
+/// that can protect pages.
+template <class B> inline constexpr bool guard_pages = secure&& ProtectBase<B>;
+
+/// Whether the geometry has room for a segment's guards: the header ends on
+/// an OS page, the header and a guard leave half of the first small page,
+/// and the first and last page of each kind, and the slices of a large
+/// segment, still hold a block of the largest class of their kind.
+inline constexpr bool guard_geometry = [] {
+  constexpr std::size_t g = os_page_size;
+  constexpr auto last = [](std::size_t shift) {
+    return static_cast<std::uint32_t>((segment_size >> shift) - 1);
+  };
+  return segment_header_size % g == 0 && segment_header_size + g <= small_page_size / 2 &&
+         page_area_size<g>(0, small_page_shift) >= small_block_max &&
+         page_area_size<g>(last(small_page_shift), small_page_shift) >= small_block_max &&
+         page_area_size<g>(0, medium_page_shift) >= medium_block_max &&
+         page_area_size<g>(last(medium_page_shift), medium_page_shift) >= medium_block_max &&
+         large_slices(large_block_max + g) < max_pages_per_segment;
+}();
+static_assert(small_page_shift < 16 || guard_geometry,
+              "secure mode: segments with small pages of 64 KiB or more have room for guard pages");
+
+/// The size of the guard pages of segments over base `B`: an OS page, or 0
+/// without guards (the release layout).
+template <class B>
+inline constexpr std::size_t segment_guard = guard_pages<B>&& guard_geometry ? os_page_size : 0;
+
+/// Guard ranges protected now, in the whole process: a statistic (for tests
+/// and reports; a refused protection is not counted).
+inline constinit atomic<std::size_t> guard_range_count{0};
+
+/// The guard ranges protected now (see guard_range_count). Any thread; a
+/// relaxed read.
+inline std::size_t protected_guard_ranges() noexcept {
+  // relaxed: a statistic.
+  return guard_range_count.load(memory_order_relaxed);
+}
+
+/// Makes whole OS pages [p, p + size) of a chunk of `base` a guard; false
+/// when the base refuses (the caller goes on without it).
+template <ProtectBase B> bool protect_guard(B& base, void* p, std::size_t size) noexcept {
+  if (!base.protect(p, size))
+    return false;
+  // relaxed: a statistic.
+  guard_range_count.fetch_add(1, memory_order_relaxed);
+  return true;
+}
+
+/// Makes guard [p, p + size) accessible again; false when it stays
+/// inaccessible.
+template <ProtectBase B> bool unprotect_guard(B& base, void* p, std::size_t size) noexcept {
+  if (!base.unprotect(p, size))
+    return false;
+  // relaxed: a statistic.
+  guard_range_count.fetch_sub(1, memory_order_relaxed);
+  return true;
+}
+
+// Bits of SegmentSource::guards: the guard after the header, the one at
+// the end (of the segment, or of a huge block).
+inline constexpr std::uint8_t guard_after_header = 1;
+inline constexpr std::uint8_t guard_at_end = 2;
+
+/// Where the guards of `seg` lie: after the header, and at the end.
+struct GuardRanges {
+  std::byte* header;
+  std::size_t header_size;
+  std::byte* end;
+  std::size_t end_size;
+};
+
+inline GuardRanges guard_ranges_of(Segment const* seg) noexcept {
+  auto* const mem = reinterpret_cast<std::byte*>(const_cast<Segment*>(seg));
+  std::byte* const header_end = mem + segment_header_size;
+  if (seg->kind != PageKind::huge)
+    return {header_end, os_page_size, mem + segment_size - os_page_size, os_page_size};
+  // A huge block starts on an OS page after a guard at least (see
+  // Heap::huge_layout), and its size is a multiple of OS pages.
+  Page const& pg = seg->pages[0];
+  return {header_end, static_cast<std::size_t>(pg.area - header_end), pg.area + pg.block_size,
+          os_page_size};
+}
+
+/// Protects the guards of `seg`, just laid out on memory that holds none
+/// (slots fresh from an arena or a chunk of the base), and notes which the
+/// base accepted in its source. Does nothing without guards.
+template <class B>
+void guard_segment([[maybe_unused]] B& base, [[maybe_unused]] Segment* seg) noexcept {
+  if constexpr (segment_guard<B> != 0) {
+    GuardRanges const r = guard_ranges_of(seg);
+    std::uint8_t guards = 0;
+    if (protect_guard(base, r.header, r.header_size))
+      guards |= guard_after_header;
+    if (protect_guard(base, r.end, r.end_size))
+      guards |= guard_at_end;
+    seg->source.guards = guards;
+  }
+}
+
+/// The memory of `seg` goes back to where it came from: its guards are made
+/// accessible again when it goes back to an arena (`reused`), whose next
+/// user lays the slots out anew, and only forgotten when the chunk goes
+/// back to the base (ProtectBase: a base takes a chunk back with protected
+/// pages). Returns false when a guard stays inaccessible: the memory must
+/// then never be handed out again. True without guards.
+template <class B>
+bool unguard_segment([[maybe_unused]] B& base, [[maybe_unused]] Segment* seg,
+                     [[maybe_unused]] bool reused) noexcept {
+  if constexpr (segment_guard<B> != 0) {
+    GuardRanges const r = guard_ranges_of(seg);
+    std::uint8_t const guards = seg->source.guards;
+    bool ok = true;
+    if ((guards & guard_after_header) != 0) {
+      if (reused)
+        ok = unprotect_guard(base, r.header, r.header_size);
+      else // relaxed: a statistic.
+        guard_range_count.fetch_sub(1, memory_order_relaxed);
+    }
+    if ((guards & guard_at_end) != 0) {
+      if (reused)
+        ok = unprotect_guard(base, r.end, r.end_size) && ok;
+      else // relaxed: a statistic.
+        guard_range_count.fetch_sub(1, memory_order_relaxed);
+    }
+    seg->source.guards = 0;
+    return ok;
+  } else {
+    return true;
+  }
+}
+
+/// Secure mode: page `pg`, just set up for its class, is the last small or
+/// medium page of its segment: its blocks move up so that the last one ends
+/// at the segment's end guard (what the blocks leave of the area goes
+/// before the first instead), and an overflow off the segment's last block
+/// faults at its first byte past the block. Page areas stay aligned as
+/// before for every alignment their classes give (the area and the
+/// leftover are multiples of it). Context::free_page puts the area back.
+template <std::size_t Guard> void end_blocks_at_guard([[maybe_unused]] Page* pg) noexcept {
+  if constexpr (Guard != 0) {
+    if (pg->block_size > medium_block_max)
+      return; // large blocks start on a slice (see Segment)
+    auto* const end = reinterpret_cast<std::byte*>(segment_of(pg)) + segment_size - Guard;
+    if (pg->area + pg->area_size != end)
+      return;
+    auto const rest = static_cast<std::uint32_t>(pg->area_size - pg->reserved * pg->block_size);
+    pg->area += rest;
+    pg->area_size -= rest;
+  }
+}
+
+} // namespace detail
+} // namespace FERROC_CONFIG_NS
+} // namespace ferroc
