@@ -22,6 +22,9 @@
 //   refused                over a base that refuses every other protection:
 //                          the same work goes on without those guards, and
 //                          only the accepted ones are counted;
+//   sticky                 over a base that refuses every other
+//                          unprotection: the memory whose guard stays is
+//                          never handed out again;
 //   mappings               the number of the process's mappings grows by a
 //                          few per segment and falls back when all is freed;
 //   thread_data            a global allocator's chunk of thread data lies
@@ -277,6 +280,33 @@ int refused() {
   return finish("refused");
 }
 
+// A base that refuses every other unprotection: the memory of a segment
+// whose guard stays is never handed out again.
+struct StickyBase : Base {
+  static inline int calls = 0;
+  static inline std::size_t refused = 0;
+  bool unprotect(void* p, std::size_t size) noexcept {
+    if (++calls % 2 == 0) {
+      ++refused;
+      return false;
+    }
+    return Base::unprotect(p, size);
+  }
+};
+static_assert(ferroc::ProtectBase<StickyBase>);
+
+int sticky() {
+  std::size_t const before = fd::protected_guard_ranges();
+  {
+    Instance<StickyBase> in;
+    churn(in, 4);
+    expect(StickyBase::refused > 4, "unprotections refused", nullptr);
+    expect(fd::protected_guard_ranges() - before == StickyBase::refused,
+           "the refused guards stay, and only they", nullptr);
+  }
+  return finish("sticky");
+}
+
 std::size_t mapping_count() {
   FILE* f = std::fopen("/proc/self/maps", "r");
   if (f == nullptr)
@@ -395,6 +425,8 @@ int main(int argc, char** argv) {
     return reuse();
   if (mode == "refused")
     return refused();
+  if (mode == "sticky")
+    return sticky();
   if (mode == "mappings")
     return mappings();
   if (mode == "thread_data")

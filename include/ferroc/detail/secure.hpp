@@ -19,7 +19,12 @@
 ///   - freed blocks of small and medium pages are zeroed, and checked to be
 ///     zero still when handed out again: a write after free stops the
 ///     process then, and no freed data is handed out again
-///     (heap/page.hpp, zero_on_free).
+///     (heap/page.hpp, zero_on_free);
+///   - over a base that can protect pages (ProtectBase), inaccessible guard
+///     pages between segment headers and blocks, at the end of every
+///     segment, around huge blocks and around the thread data of a global
+///     allocator: a linear overflow or underflow faults before it reaches
+///     the allocator's metadata (heap/guard_pages.hpp).
 ///
 /// Its own faults are reported as checked mode words them ("ferroc:
 /// corrupted free list at 0x...").

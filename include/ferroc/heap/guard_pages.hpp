@@ -73,13 +73,15 @@ inline constexpr bool guard_geometry = [] {
          page_area_size<g>(last(medium_page_shift), medium_page_shift) >= medium_block_max &&
          large_slices(large_block_max + g) < max_pages_per_segment;
 }();
-static_assert(small_page_shift < 16 || guard_geometry,
-              "secure mode: segments with small pages of 64 KiB or more have room for guard pages");
+// The default geometry has room (other geometries without it go unguarded).
+static_assert(segment_shift != 22 || small_page_shift != 16 || medium_page_shift != 19 ||
+                  guard_geometry,
+              "secure mode: the default geometry has room for guard pages");
 
 /// The size of the guard pages of segments over base `B`: an OS page, or 0
 /// without guards (the release layout).
 template <class B>
-inline constexpr std::size_t segment_guard = guard_pages<B>&& guard_geometry ? os_page_size : 0;
+inline constexpr std::size_t segment_guard = (guard_pages<B> && guard_geometry) ? os_page_size : 0;
 
 /// Guard ranges protected now, in the whole process: a statistic (for tests
 /// and reports; a refused protection is not counted).
