@@ -287,6 +287,7 @@ private:
       // Its pages held blocks before: not known to be zero any more, and
       // whatever they touched is resident until a purge.
       seg = detail::segment_init<guard>(cached, kind, arenas_, cached->source, false);
+      detail::reguard_segment(arenas_->base(), seg);
       mark_dirty(seg, seg->free_mask);
     } else {
       typename Arenas<B>::Claim const claim = arenas_->claim(1);

@@ -11,7 +11,12 @@
 ///     ^ segment start  ^ segment_header_size                 ^ segment end - guard
 ///
 /// so the first block of the first page starts right after a guard and the
-/// last page (or slice) ends one OS page early. A huge segment has the
+/// last page (or slice) ends one OS page early; the blocks of the last
+/// small or medium page end right at the end guard (end_blocks_at_guard).
+/// A large segment's slice 0 holds the header only: the whole rest of it
+/// is the guard, so the first large block (on slice 1) has a guard right
+/// before it too. A large block ends up to a slice before the end guard (it
+/// starts on a slice and takes whole slices). A huge segment has the
 /// header, a guard over the whole gap between the header and the block
 /// (one page, or up to the block's alignment), the block, and a guard right
 /// after the block's usable end (huge blocks are rounded to OS pages).
@@ -22,16 +27,19 @@
 /// next (another kind of segment, a huge block spanning several slots)
 /// finds it all accessible, and no guard page is ever handed out as block
 /// memory. A segment a Context keeps for reuse keeps its guards: small,
-/// medium and large segments have them at the same places. A purge may
-/// decommit a slot only after its guards are gone; a page's purge covers its
-/// area only. Nothing assumes a guard reads as zero: guards lie outside
-/// every page area, and their pages are accessible memory again, as zero as
-/// the slot around them, before anyone can use them.
+/// medium and large segments have them at the same places, but for the
+/// rest of a large segment's slice 0, which changes with the kind
+/// (reguard_segment). A slot is purged only after its guards are gone, and
+/// a page's purge covers its area only. Nothing assumes a guard reads as
+/// zero: guards lie outside every page area, and their pages are accessible
+/// memory again, as zero as the slot around them, before anyone uses them.
 ///
 /// When the kernel refuses a protection (at its limit of mappings:
 /// vm.max_map_count, as each guard splits a mapping), the segment goes on
 /// without that guard. Each live segment adds about four mappings (the
-/// header, the guard, the pages, the end guard).
+/// header, the guard, the pages, the end guard). A fresh segment costs two
+/// `mprotect` calls, its return to the arena two more; a segment kept for
+/// reuse none (one when it changes between large and another kind).
 ///
 /// Over a base without ProtectBase (a fixed region: Static, SpanBase) and in
 /// geometries whose first small page has no room for a guard (small pages
@@ -39,6 +47,7 @@
 /// layout is the one of release builds; so is every layout outside secure
 /// mode, where none of this compiles to any code.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -94,30 +103,35 @@ inline std::size_t protected_guard_ranges() noexcept {
   return guard_range_count.load(memory_order_relaxed);
 }
 
-/// Makes whole OS pages [p, p + size) of a chunk of `base` a guard; false
-/// when the base refuses (the caller goes on without it).
-template <ProtectBase B> bool protect_guard(B& base, void* p, std::size_t size) noexcept {
+/// Makes whole OS pages [p, p + size) of a chunk of `base` a guard, counted
+/// as `ranges`; false when the base refuses (the caller goes on without it).
+template <ProtectBase B>
+bool protect_guard(B& base, void* p, std::size_t size, std::size_t ranges = 1) noexcept {
   if (!base.protect(p, size))
     return false;
   // relaxed: a statistic.
-  guard_range_count.fetch_add(1, memory_order_relaxed);
+  guard_range_count.fetch_add(ranges, memory_order_relaxed);
   return true;
 }
 
-/// Makes guard [p, p + size) accessible again; false when it stays
-/// inaccessible.
-template <ProtectBase B> bool unprotect_guard(B& base, void* p, std::size_t size) noexcept {
+/// Makes guard [p, p + size), counted as `ranges`, accessible again; false
+/// when it stays inaccessible.
+template <ProtectBase B>
+bool unprotect_guard(B& base, void* p, std::size_t size, std::size_t ranges = 1) noexcept {
   if (!base.unprotect(p, size))
     return false;
   // relaxed: a statistic.
-  guard_range_count.fetch_sub(1, memory_order_relaxed);
+  guard_range_count.fetch_sub(ranges, memory_order_relaxed);
   return true;
 }
 
-// Bits of SegmentSource::guards: the guard after the header, the one at
-// the end (of the segment, or of a huge block).
+// Bits of SegmentSource::guards, one per guard range: the guard after the
+// header, the one at the end (of the segment, or of a huge block), and in
+// a large segment the rest of slice 0 (which holds the header only, so
+// that the first large block, on slice 1, has a guard right before it).
 inline constexpr std::uint8_t guard_after_header = 1;
 inline constexpr std::uint8_t guard_at_end = 2;
+inline constexpr std::uint8_t guard_slice_rest = 4;
 
 /// Where the guards of `seg` lie: after the header, and at the end.
 struct GuardRanges {
@@ -139,6 +153,14 @@ inline GuardRanges guard_ranges_of(Segment const* seg) noexcept {
           os_page_size};
 }
 
+/// The rest of slice 0 past the guard after the header (guard_slice_rest).
+inline std::byte* slice_rest_of(Segment const* seg) noexcept {
+  return reinterpret_cast<std::byte*>(const_cast<Segment*>(seg)) + segment_header_size +
+         os_page_size;
+}
+inline constexpr std::size_t slice_rest_size =
+    large_slice_size - segment_header_size - os_page_size;
+
 /// Protects the guards of `seg`, just laid out on memory that holds none
 /// (slots fresh from an arena or a chunk of the base), and notes which the
 /// base accepted in its source. Does nothing without guards.
@@ -147,11 +169,39 @@ void guard_segment([[maybe_unused]] B& base, [[maybe_unused]] Segment* seg) noex
   if constexpr (segment_guard<B> != 0) {
     GuardRanges const r = guard_ranges_of(seg);
     std::uint8_t guards = 0;
-    if (protect_guard(base, r.header, r.header_size))
+    if (seg->kind == PageKind::large) {
+      // The guard and the rest of slice 0 in one call (one mapping).
+      if (protect_guard(base, r.header, r.header_size + slice_rest_size, 2))
+        guards |= guard_after_header | guard_slice_rest;
+    } else if (protect_guard(base, r.header, r.header_size)) {
       guards |= guard_after_header;
+    }
     if (protect_guard(base, r.end, r.end_size))
       guards |= guard_at_end;
     seg->source.guards = guards;
+  }
+}
+
+/// A segment kept for reuse was laid out again, maybe for another kind
+/// (segment_init keeps its guards, at the same places for every kind but
+/// the rest of slice 0): a large one gets that guarded too, the others get
+/// it back as their first page's area. Where the base refuses to make it
+/// accessible again, the first page is not free in this layout.
+template <class B>
+void reguard_segment([[maybe_unused]] B& base, [[maybe_unused]] Segment* seg) noexcept {
+  if constexpr (segment_guard<B> != 0) {
+    std::uint8_t& guards = seg->source.guards;
+    bool const want = seg->kind == PageKind::large && (guards & guard_after_header) != 0;
+    bool const has = (guards & guard_slice_rest) != 0;
+    if (want && !has) {
+      if (protect_guard(base, slice_rest_of(seg), slice_rest_size))
+        guards |= guard_slice_rest;
+    } else if (!want && has) {
+      if (unprotect_guard(base, slice_rest_of(seg), slice_rest_size))
+        guards &= static_cast<std::uint8_t>(~guard_slice_rest);
+      else
+        seg->free_mask &= ~std::uint64_t{1}; // page 0's area is partly inaccessible
+    }
   }
 }
 
@@ -165,22 +215,27 @@ template <class B>
 bool unguard_segment([[maybe_unused]] B& base, [[maybe_unused]] Segment* seg,
                      [[maybe_unused]] bool reused) noexcept {
   if constexpr (segment_guard<B> != 0) {
-    GuardRanges const r = guard_ranges_of(seg);
     std::uint8_t const guards = seg->source.guards;
-    bool ok = true;
-    if ((guards & guard_after_header) != 0) {
-      if (reused)
-        ok = unprotect_guard(base, r.header, r.header_size);
-      else // relaxed: a statistic.
-        guard_range_count.fetch_sub(1, memory_order_relaxed);
-    }
-    if ((guards & guard_at_end) != 0) {
-      if (reused)
-        ok = unprotect_guard(base, r.end, r.end_size) && ok;
-      else // relaxed: a statistic.
-        guard_range_count.fetch_sub(1, memory_order_relaxed);
-    }
     seg->source.guards = 0;
+    if (!reused) {
+      // relaxed: a statistic.
+      guard_range_count.fetch_sub(static_cast<std::size_t>(std::popcount(guards)),
+                                  memory_order_relaxed);
+      return true;
+    }
+    GuardRanges const r = guard_ranges_of(seg);
+    bool ok = true;
+    constexpr std::uint8_t slice0 = guard_after_header | guard_slice_rest;
+    if ((guards & slice0) == slice0) {
+      ok = unprotect_guard(base, r.header, r.header_size + slice_rest_size, 2);
+    } else {
+      if ((guards & guard_after_header) != 0)
+        ok = unprotect_guard(base, r.header, r.header_size);
+      if ((guards & guard_slice_rest) != 0)
+        ok = unprotect_guard(base, slice_rest_of(seg), slice_rest_size) && ok;
+    }
+    if ((guards & guard_at_end) != 0)
+      ok = unprotect_guard(base, r.end, r.end_size) && ok;
     return ok;
   } else {
     return true;
