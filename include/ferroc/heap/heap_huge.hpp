@@ -9,6 +9,7 @@
 // Part of Heap: ferroc/heap/heap.hpp declares these members and includes
 // this file at its end; included alone, this file pulls its parent in.
 
+#include "ferroc/heap/guard_pages.hpp"
 #include "ferroc/heap/heap.hpp"
 
 namespace ferroc {
