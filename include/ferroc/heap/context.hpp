@@ -184,12 +184,13 @@ private:
   // large segment we own, marked in use; or nullptr.
   Page* take_large_page(std::size_t block_size) noexcept {
     purge_if_due();
+    std::uint32_t const count = detail::large_slices(block_size);
     for (Segment* seg = avail_[kind_index(PageKind::large)].first; seg != nullptr;
          seg = seg->avail_next) {
-      std::uint32_t count = detail::large_slices(block_size);
-      std::uint32_t const first = large_run(seg, block_size, count);
+      std::uint32_t slices = count;
+      std::uint32_t const first = large_run(seg, block_size, slices);
       if (first != 0)
-        return take_run(seg, first, count);
+        return take_run(seg, first, slices);
     }
     return nullptr;
   }

@@ -93,12 +93,13 @@ static_assert(segment_header_size <= small_page_size / 2,
 template <std::size_t Guard = 0>
 constexpr std::uint32_t page_area_size(std::uint32_t i, std::uint8_t shift) noexcept {
   std::size_t const page_size = std::size_t{1} << shift;
-  std::size_t size = i == 0 ? page_size - segment_header_size - Guard : page_size;
+  auto size =
+      static_cast<std::uint32_t>(i == 0 ? page_size - segment_header_size - Guard : page_size);
   if constexpr (Guard != 0) {
     if ((std::size_t{i} + 1) << shift == segment_size)
       size -= Guard;
   }
-  return static_cast<std::uint32_t>(size);
+  return size;
 }
 
 /// Where the area of page (or slice) `i` of segment `seg` starts: past the
@@ -179,9 +180,12 @@ inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, Segme
   if (kind == PageKind::large)
     seg->free_mask &= ~std::uint64_t{1}; // slice 0: the header's
   seg->source = source;
+  auto* base = static_cast<std::byte*>(mem);
+  std::size_t const page_size = std::size_t{1} << seg->page_shift;
   for (std::uint32_t i = 0; i < seg->page_count; ++i) {
     Page& pg = seg->pages[i];
-    pg.area = page_area_start<Guard>(seg, i);
+    std::size_t const start = i == 0 ? segment_header_size + Guard : i * page_size;
+    pg.area = base + start; // as page_area_start<Guard>(seg, i)
     pg.area_size = page_area_size<Guard>(i, seg->page_shift);
     pg.mem_is_zero = zeroed;
   }
