@@ -31,7 +31,7 @@ GeometryReport run_workload(void* buffer, std::size_t size) {
   GeometryReport report;
   report.segment_size = fd::segment_size;
   report.header_size = fd::segment_header_size;
-  report.segment_init = reinterpret_cast<std::uintptr_t>(&fd::segment_init);
+  report.segment_init = reinterpret_cast<std::uintptr_t>(&fd::segment_init<0>);
   ferroc::SpanBase span{buffer, size};
   {
     ferroc::Arenas arenas{span};

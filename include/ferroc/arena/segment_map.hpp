@@ -46,6 +46,11 @@ inline constexpr std::size_t map_words =
 // All accesses relaxed: a bit is set before any pointer into its range is
 // handed out, and that hand-over orders it; a bit is cleared only when
 // nothing of ours is left in the range.
+//
+// Static storage, not memory of the base: secure mode's guard pages
+// (heap/guard_pages.hpp) do not surround it. No block lies next to it (it
+// is in the program's .bss, far from the base's mappings), and a stray
+// write into it only changes which pointers `free` takes for ours.
 alignas(atomic_ref<std::uint64_t>::required_alignment) inline constinit std::uint64_t
     segment_map[map_words]{};
 

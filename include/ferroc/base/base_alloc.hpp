@@ -64,7 +64,10 @@ concept DecommitBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t si
 /// - `unprotect(p, size)`: makes them readable and writable again, with
 ///   their contents as before; returns false when they stay inaccessible.
 ///
-/// Both are `noexcept`; any thread, several at the same time. A fixed region
+/// Both are `noexcept`; any thread, several at the same time. `deallocate`
+/// then takes chunks back with pages of them still protected (the arenas
+/// make guards of segments in use accessible only when their slots are
+/// reused; their chunks go back as they are). A fixed region
 /// without an MMU (`Static`) has no such capability: no guard pages there.
 template <class B>
 concept ProtectBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t size) {

@@ -27,6 +27,11 @@
 ///     those that fit (heap/secure_random.hpp, arena/arena_slots.hpp): an
 ///     exploit cannot count on one block lying next to another, nor on a
 ///     freed block being the next one handed out.
+///   - over a base that can protect pages (ProtectBase), inaccessible guard
+///     pages between segment headers and blocks, at the end of every
+///     segment, around huge blocks and around the thread data of a global
+///     allocator: a linear overflow or underflow faults before it reaches
+///     the allocator's metadata (heap/guard_pages.hpp).
 ///
 /// Its own faults are reported as checked mode words them ("ferroc:
 /// corrupted free list at 0x...").

@@ -16,6 +16,7 @@
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/no_destroy.hpp"
 #include "ferroc/heap/context.hpp"
+#include "ferroc/heap/guard_pages.hpp"
 #include "ferroc/heap/heap.hpp"
 
 // A heap per thread needs thread-local storage and atomics, so the global
@@ -343,23 +344,34 @@ private:
 
   // Thread data comes from the base, a chunk at a time, and is never given
   // back: it is reused by later threads. The caller gets the chunk's first
-  // slot, the pool the others, in one push.
+  // slot, the pool the others, in one push. Secure mode over a base that
+  // protects pages puts a guard page before and after the chunk's slots
+  // (heap/guard_pages.hpp), so that an overflow of a block next to them
+  // does not reach the heaps' metadata; they stay for good, as the chunk
+  // does (a refused protection leaves that side unguarded).
   static ThreadData* carve_thread_data() noexcept {
     constexpr std::size_t chunk = detail::thread_data_chunk;
     constexpr std::size_t per_chunk = chunk / sizeof(ThreadData);
     static_assert(per_chunk >= 1);
-    void* const raw =
-        arenas().base().allocate(chunk, alignof(ThreadData) > 64 ? alignof(ThreadData) : 64);
+    constexpr std::size_t guard = detail::guard_pages<B> ? detail::os_page_size : 0;
+    constexpr std::size_t align = alignof(ThreadData) > 64 ? alignof(ThreadData) : 64;
+    static_assert(guard % align == 0, "the slots after the first guard stay aligned");
+    constexpr std::size_t size = chunk + 2 * guard;
+    void* const raw = arenas().base().allocate(size, guard > align ? guard : align);
     if (raw == nullptr)
       return nullptr;
     // The pool's head word has room for 48 bits of address (see PoolWord).
     if constexpr (sizeof(void*) == 8) {
-      if (reinterpret_cast<std::uintptr_t>(raw) + chunk - 1 > pool_address_mask) {
-        arenas().base().deallocate(raw, chunk);
+      if (reinterpret_cast<std::uintptr_t>(raw) + size - 1 > pool_address_mask) {
+        arenas().base().deallocate(raw, size);
         return nullptr;
       }
     }
-    auto* const mem = static_cast<ThreadData*>(raw);
+    if constexpr (guard != 0) {
+      detail::protect_guard(arenas().base(), raw, guard);
+      detail::protect_guard(arenas().base(), static_cast<std::byte*>(raw) + guard + chunk, guard);
+    }
+    auto* const mem = reinterpret_cast<ThreadData*>(static_cast<std::byte*>(raw) + guard);
     for (std::size_t i = 0; i < per_chunk; ++i)
       ::new (static_cast<void*>(mem + i)) ThreadData();
     if constexpr (per_chunk > 1) {

@@ -17,6 +17,7 @@
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/stats.hpp"
+#include "ferroc/heap/guard_pages.hpp"
 #include "ferroc/heap/page.hpp"
 #include "ferroc/heap/secure_random.hpp"
 #include "ferroc/heap/segment.hpp"
@@ -41,6 +42,11 @@ template <BaseAlloc B> void release_segment_memory(Arenas<B>& arenas, Segment* s
       c.huge_bytes_freed.add(bytes);
     }
   }
+  bool const to_arena = seg->source.arena != SegmentSource::dedicated;
+  // Secure mode: a slot may be laid out otherwise next time; a guard that
+  // stays inaccessible keeps the memory out of use for good.
+  if (!unguard_segment(arenas.base(), seg, to_arena))
+    return;
   SegmentSource const src = seg->source;
   if (src.arena == SegmentSource::dedicated)
     arenas.deallocate_dedicated(src.chunk, src.chunk_size);
@@ -117,6 +123,8 @@ private:
   using Segment = detail::Segment;
   using Page = detail::Page;
   using PageKind = detail::PageKind;
+  // Secure mode's guard pages (heap/guard_pages.hpp): their size, or 0.
+  static constexpr std::size_t guard = detail::segment_guard<B>;
 
   struct SegmentList {
     Segment* first = nullptr;
@@ -180,11 +188,27 @@ private:
     std::uint32_t const count = detail::large_slices(block_size);
     for (Segment* seg = avail_[kind_index(PageKind::large)].first; seg != nullptr;
          seg = seg->avail_next) {
-      std::uint32_t const first = place_run(seg->free_mask, count);
+      std::uint32_t slices = count;
+      std::uint32_t const first = large_run(seg, block_size, slices);
       if (first != 0)
-        return take_run(seg, first, count);
+        return take_run(seg, first, slices);
     }
     return nullptr;
+  }
+
+  // The first slice of a free run of `seg` for a block of `block_size`
+  // (`count` slices, which it may raise), or 0. Secure mode: the end guard
+  // takes the last slice's end, so a run through it may need one slice more.
+  std::uint32_t large_run(Segment const* seg, std::size_t block_size,
+                          std::uint32_t& count) noexcept {
+    if constexpr (guard != 0) {
+      std::uint64_t const last = std::uint64_t{1} << (seg->page_count - 1);
+      if (std::uint32_t const first = place_run(seg->free_mask & ~last, count); first != 0)
+        return first;
+      // Every run found now ends at the last slice (none avoids it).
+      count = detail::large_slices(block_size + guard);
+    }
+    return place_run(seg->free_mask, count);
   }
 
   // The first slice of a run of `count` free slices (bits of `free`), or 0
@@ -232,6 +256,10 @@ private:
     pg->mem_is_zero = zero;
     pg->slice_count = static_cast<std::uint8_t>(count);
     pg->area_size = static_cast<std::uint32_t>(count << detail::large_slice_shift);
+    if constexpr (guard != 0) {
+      if (first + count == seg->page_count)
+        pg->area_size -= guard;
+    }
     pg->in_use = true;
     detail::page_set_owner(pg, this);
     if constexpr (detail::stats_enabled) {
@@ -271,14 +299,16 @@ private:
       --empty_count_;
       // Its pages held blocks before: not known to be zero any more, and
       // whatever they touched is resident until a purge.
-      seg = detail::segment_init(cached, kind, arenas_, cached->source, false);
+      seg = detail::segment_init<guard>(cached, kind, arenas_, cached->source, false);
+      detail::reguard_segment(arenas_->base(), seg);
       mark_dirty(seg, seg->free_mask);
     } else {
       typename Arenas<B>::Claim const claim = arenas_->claim(1);
       if (claim.start == nullptr)
         return nullptr;
       detail::SegmentSource const src{claim.arena, claim.slot, 1, nullptr, 0};
-      seg = detail::segment_init(claim.start, kind, arenas_, src, claim.zeroed);
+      seg = detail::segment_init<guard>(claim.start, kind, arenas_, src, claim.zeroed);
+      detail::guard_segment(arenas_->base(), seg);
       if (!claim.zeroed) // a slot released a moment ago: its last user's pages are resident
         mark_dirty(seg, seg->free_mask);
     }
@@ -333,7 +363,9 @@ private:
     // A large page's slices become free one by one again.
     std::uint64_t const bits = run_bits(i, pg->slice_count);
     pg->slice_count = 1;
-    pg->area_size = detail::page_area_size(i, seg->page_shift);
+    pg->area_size = detail::page_area_size<guard>(i, seg->page_shift);
+    if constexpr (guard != 0)
+      pg->area = detail::page_area_start<guard>(seg, i); // see end_blocks_at_guard
     seg->free_mask |= bits;
     mark_dirty(seg, bits);
     --seg->used_pages;

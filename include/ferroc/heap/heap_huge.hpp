@@ -9,6 +9,7 @@
 // Part of Heap: ferroc/heap/heap.hpp declares these members and includes
 // this file at its end; included alone, this file pulls its parent in.
 
+#include "ferroc/heap/guard_pages.hpp"
 #include "ferroc/heap/heap.hpp"
 
 namespace ferroc {
@@ -60,8 +61,9 @@ FERROC_MEMBER_INLINE typename Heap<B>::HugeLayout Heap<B>::huge_layout(std::size
   h.align = align;
   h.block = align_up(detail::max_of<std::size_t>(size, 1), os_page_size);
   h.beyond = align > segment_size;
-  h.offset = h.beyond ? segment_size : align_up(segment_header_size, align);
-  h.total = h.offset + h.block;
+  // Secure mode: a guard after the header and one after the block.
+  h.offset = h.beyond ? segment_size : align_up(segment_header_size + segment_guard<B>, align);
+  h.total = h.offset + h.block + segment_guard<B>;
   h.slots = (h.total + segment_size - 1) / segment_size;
   h.extra = h.beyond ? align / segment_size - 1 : 0;
   return h;
@@ -90,7 +92,8 @@ FERROC_MEMBER_INLINE void* Heap<B>::try_allocate_huge(HugeLayout const& h, bool 
   if (start == nullptr) {
     if (!ask_base)
       return nullptr;
-    std::size_t const chunk_size = h.beyond ? h.align + h.block : h.slots * segment_size;
+    std::size_t const chunk_size =
+        h.beyond ? h.align + h.block + segment_guard<B> : h.slots * segment_size;
     auto* chunk = static_cast<std::byte*>(
         arenas.allocate_dedicated(chunk_size, h.beyond ? h.align : segment_size));
     if (chunk == nullptr)
@@ -114,6 +117,7 @@ FERROC_MEMBER_INLINE void* Heap<B>::try_allocate_huge(HugeLayout const& h, bool 
   pg.block_size = h.block;
   pg.reserved = pg.capacity = pg.used = 1;
   pg.in_use = true;
+  guard_segment(arenas.base(), seg);
   if constexpr (stats_enabled) {
     auto& c = arenas.counters();
     c.huge_blocks.add(1);

@@ -17,6 +17,7 @@
 // Part of Heap: ferroc/heap/heap.hpp declares these members and includes
 // this file at its end; included alone, this file pulls its parent in.
 
+#include "ferroc/heap/guard_pages.hpp"
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/secure_random.hpp"
 
@@ -158,6 +159,7 @@ template <BaseAlloc B>
 FERROC_MEMBER_INLINE void Heap<B>::init_page(Page* pg, std::size_t c) noexcept {
   pg->block_size = detail::class_size(c);
   pg->reserved = static_cast<std::uint32_t>(pg->area_size / pg->block_size);
+  detail::end_blocks_at_guard<detail::segment_guard<B>>(pg);
   pg->capacity = 0;
   pg->free = nullptr;
   pg->local_free = nullptr;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 
 #include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/checked.hpp"
@@ -18,6 +19,9 @@ namespace detail {
 
 enum class PageKind : std::uint8_t { small, medium, large, huge };
 
+/// What SegmentSource keeps of guard pages outside secure mode: nothing.
+struct NoGuardFlags {};
+
 /// Where a segment's memory came from, so it can go back there.
 struct SegmentSource {
   static constexpr std::uint32_t dedicated = ~std::uint32_t{0}; // a chunk straight from the base
@@ -27,6 +31,10 @@ struct SegmentSource {
   std::uint32_t slot_count = 0;
   std::byte* chunk = nullptr; // dedicated chunk as the base returned it
   std::size_t chunk_size = 0;
+  // Secure mode: which of the segment's guard pages are protected
+  // (heap/guard_pages.hpp). It travels with the source, which a segment
+  // kept for reuse is laid out again with, as its guards stay in place.
+  [[no_unique_address]] std::conditional_t<secure, std::uint8_t, NoGuardFlags> guards{};
 };
 
 /// The header at the start of every segment. A segment is aligned to
@@ -78,19 +86,36 @@ static_assert(segment_header_size <= small_page_size / 2,
               "the segment header (a descriptor per small page) must leave at least half of the "
               "first small page: raise FERROC_SMALL_PAGE_SHIFT or lower FERROC_SEGMENT_SHIFT");
 
+/// The bytes of slice (or page) `i` of a segment split into pages of
+/// `1 << shift` bytes: the first loses the header, and with secure mode's
+/// guard pages (`Guard`: their size, heap/guard_pages.hpp) the guard after
+/// the header, and the last the guard at the segment's end.
+template <std::size_t Guard = 0>
+constexpr std::uint32_t page_area_size(std::uint32_t i, std::uint8_t shift) noexcept {
+  std::size_t const page_size = std::size_t{1} << shift;
+  auto size =
+      static_cast<std::uint32_t>(i == 0 ? page_size - segment_header_size - Guard : page_size);
+  if constexpr (Guard != 0) {
+    if ((std::size_t{i} + 1) << shift == segment_size)
+      size -= Guard;
+  }
+  return size;
+}
+
+/// Where the area of page (or slice) `i` of segment `seg` starts: past the
+/// header (and secure mode's guard after it, `Guard`) for the first.
+template <std::size_t Guard = 0>
+inline std::byte* page_area_start(Segment* seg, std::uint32_t i) noexcept {
+  return reinterpret_cast<std::byte*>(seg) +
+         (i == 0 ? segment_header_size + Guard : std::size_t{i} << seg->page_shift);
+}
+
 /// Whether the area of free page `pg` can be decommitted: whole OS pages
 /// only, which the first page's area is not when the header is not.
 inline bool page_area_decommits(Page const* pg) noexcept {
   if constexpr (segment_header_size % os_page_size == 0)
     return true;
   return reinterpret_cast<std::uintptr_t>(pg->area) % os_page_size == 0;
-}
-
-/// The bytes of slice (or page) `i` of a segment split into pages of
-/// `1 << shift` bytes: the first loses the header.
-constexpr std::uint32_t page_area_size(std::uint32_t i, std::uint8_t shift) noexcept {
-  std::size_t const page_size = std::size_t{1} << shift;
-  return static_cast<std::uint32_t>(i == 0 ? page_size - segment_header_size : page_size);
 }
 
 /// Slices a large page of blocks of `block_size` bytes takes.
@@ -135,7 +160,10 @@ constexpr PageKind page_kind_of_block(std::size_t block_size) noexcept {
 }
 
 /// Lays out an empty, non-huge segment at `mem` for pages of `kind`.
-/// `zeroed`: the memory reads as zero (fresh from a zeroing base).
+/// `zeroed`: the memory reads as zero (fresh from a zeroing base). `Guard`:
+/// the size of secure mode's guard pages, which the page areas leave out
+/// (see page_area_size; heap/guard_pages.hpp protects them).
+template <std::size_t Guard = 0>
 inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, SegmentSource source,
                              bool zeroed) noexcept {
   // Blocks of an earlier use of this memory may have been closed to the
@@ -156,9 +184,9 @@ inline Segment* segment_init(void* mem, PageKind kind, void const* arenas, Segme
   std::size_t const page_size = std::size_t{1} << seg->page_shift;
   for (std::uint32_t i = 0; i < seg->page_count; ++i) {
     Page& pg = seg->pages[i];
-    std::size_t const start = i == 0 ? segment_header_size : i * page_size;
-    pg.area = base + start;
-    pg.area_size = page_area_size(i, seg->page_shift);
+    std::size_t const start = i == 0 ? segment_header_size + Guard : i * page_size;
+    pg.area = base + start; // as page_area_start<Guard>(seg, i)
+    pg.area_size = page_area_size<Guard>(i, seg->page_shift);
     pg.mem_is_zero = zeroed;
   }
   return seg;
