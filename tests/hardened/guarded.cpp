@@ -360,9 +360,10 @@ void misuse(char const* kind) {
     in.heap.deallocate(p);
     in.heap.deallocate(launder_ptr(p));
   } else if (k == "abort_double_free_capi") {
-    // Secure builds at rate 1 sample it; others ask for it.
-    void* p =
-        ferroc::detail::secure ? ferroc::c_api::malloc(64) : ferroc::c_api::malloc_guarded(64);
+    // Sampled when secure mode samples every allocation; asked for otherwise.
+    char const* rate = std::getenv("FERROC_GUARDED_SAMPLE_RATE");
+    bool const sampled = ferroc::detail::secure && rate != nullptr && std::string_view{rate} == "1";
+    void* p = sampled ? ferroc::c_api::malloc(64) : ferroc::c_api::malloc_guarded(64);
     if (!is_guarded(p))
       return;
     ferroc::c_api::free(p);
