@@ -390,7 +390,7 @@ int main(int argc, char** argv) {
     return expect_abort(&misuse, argv[1]);
   if (kind == "explicit")
     return run_explicit();
-  if constexpr (ferroc::detail::secure) {
+  if (ferroc::detail::secure) { // only secure mode samples
     if (kind == "sample_all")
       return run_sample_all(true);
     if (kind == "sample_none")

@@ -19,7 +19,15 @@
 /// Secure mode samples them: with FERROC_GUARDED_SAMPLE_RATE=N in the
 /// environment (read once; the macro of the same name sets the default,
 /// 0), about one allocation in N is a guarded block. 0: none; 1: every
-/// one that can be.
+/// one that can be. Each heap counts its allocations down to the next
+/// sample (try_allocate, allocate_zeroed, try_allocate_fast and what calls
+/// them: malloc, operator new, reallocate when it moves), the intervals
+/// drawn at random with a mean of N. A sample falls on an ordinary block
+/// (and the count goes on) for a size past guarded_size_max (a segment
+/// less its header and the guard page), an alignment above an OS page,
+/// and while guarded_blocks_max guarded blocks exist. Secure mode without
+/// the free checks (FERROC_FREE_CHECKS=0) does not sample. The release
+/// allocation path has no count at all.
 
 #include <cstddef>
 #include <cstdint>

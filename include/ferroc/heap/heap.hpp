@@ -448,10 +448,11 @@ public:
 
   /// Calls `fn(void* block, std::size_t usable)` for every live block of
   /// this heap's pages, in no particular order. Huge and guarded blocks (a
-  /// segment of their own, which no heap owns) are not visited. It first takes in what other
-  /// threads freed; a block another thread frees while the walk runs may or may not be reported.
-  /// `fn` must not allocate from or free to this heap. Throws what `fn` throws (and is noexcept
-  /// when `fn` is). Heap's thread only; O(pages + live blocks).
+  /// segment of their own, which no heap owns) are not visited. It first
+  /// takes in what other threads freed; a block another thread frees while
+  /// the walk runs may or may not be reported. `fn` must not allocate from
+  /// or free to this heap. Throws what `fn` throws (and is noexcept when
+  /// `fn` is). Heap's thread only; O(pages + live blocks).
   template <class F> void visit(F&& fn) noexcept(noexcept(fn(nullptr, std::size_t{})));
 
   /// Frees every block of this heap at once (arena-style use): all its
