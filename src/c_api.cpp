@@ -13,6 +13,9 @@ extern "C" {
 void* fe_malloc(size_t size) noexcept {
   return c::malloc(size);
 }
+void* fe_malloc_guarded(size_t size) noexcept {
+  return c::malloc_guarded(size);
+}
 void* fe_calloc(size_t count, size_t size) noexcept {
   return c::calloc(count, size);
 }

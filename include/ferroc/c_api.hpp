@@ -153,6 +153,16 @@ inline std::size_t usable_size(void const* p) noexcept {
   return G::usable_size(p);
 }
 
+/// The body of fe_malloc_guarded (ferroc.h). Its contract:
+///
+/// \copydoc fe_malloc_guarded
+inline void* malloc_guarded(std::size_t size) noexcept {
+  void* p = G::try_allocate_guarded(size);
+  if (p == nullptr)
+    return out_of_memory();
+  return p;
+}
+
 /// The body of fe_realloc (ferroc.h). Its contract:
 ///
 /// \copydoc fe_realloc

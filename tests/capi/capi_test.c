@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <ferroc.h>
 
@@ -38,6 +39,17 @@ int main(void) {
     void* p = fe_malloc(100);
     REQUIRE(p != NULL);
     CHECK(p != libc_block);
+    fe_free(p);
+  }
+  /* A guarded block: resized and freed as any. */
+  {
+    char* p = fe_malloc_guarded(100);
+    REQUIRE(p != NULL);
+    CHECK(fe_malloc_usable_size(p) >= 100);
+    memset(p, 1, 100);
+    p = fe_realloc(p, 80);
+    REQUIRE(p != NULL);
+    CHECK(p[79] == 1);
     fe_free(p);
   }
   free(libc_block);

@@ -272,6 +272,32 @@ TEST_CASE("stats: huge blocks, segments, committed and reserved bytes", "[stats]
     heap.deallocate(p);
 }
 
+TEST_CASE("stats: guarded blocks count as huge blocks, freed when freed", "[stats][guarded]") {
+  Arenas arenas{ferroc::MmapAlloc{}};
+  Context cx(arenas);
+  Heap heap(cx);
+  void* p = heap.try_allocate_guarded(100);
+  REQUIRE(p != nullptr);
+  bool const guarded = !ferroc::detail::instrumented; // checked mode: an ordinary block
+  Stats s = arenas.stats();
+  if (guarded) {
+    CHECK(s.huge_blocks.current == 1);
+    CHECK(s.huge_bytes.current == 112); // 100 rounded up to 16
+    CHECK(s.huge_allocs == 1);
+    CHECK(s.segments.current == 1);
+    CHECK(s.reserved.current == ferroc::detail::segment_size);
+  }
+  CHECK(s.allocs == 1);
+  heap.deallocate(p);
+  s = arenas.stats();
+  // Counted freed at once, though its segment waits in the quarantine.
+  CHECK(s.huge_blocks.current == 0);
+  CHECK(s.frees == 1);
+  CHECK(s.bytes_in_use() == 0);
+  if (guarded)
+    CHECK(s.segments.current == 1);
+}
+
 TEST_CASE("stats: destroy counts every block of the heap freed", "[stats]") {
   Arenas arenas{ferroc::MmapAlloc{}};
   Context cx(arenas);

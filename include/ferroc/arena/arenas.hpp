@@ -23,6 +23,7 @@
 #include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/guarded.hpp"
 #include "ferroc/detail/secure.hpp"
 #include "ferroc/detail/stats.hpp"
 #include "ferroc/detail/track.hpp"
@@ -104,6 +105,7 @@ public:
   /// arena, say) is not among the arenas: free it before, or its chunk
   /// stays taken from the base.
   ~Arenas() {
+    release_guarded_quarantine();
     // relaxed: no other thread uses an Arenas that is being destroyed.
     if (track_pool_.load(detail::memory_order_relaxed) == track_pool_ready)
       detail::track::destroy_pool(this);
@@ -343,6 +345,11 @@ public:
   /// Puts a one-slot segment whose owner died up for reclaim.
   void abandon(std::uint32_t arena, std::uint32_t slot, std::size_t tag) noexcept;
 
+  /// The freed guarded blocks still kept inaccessible (over a base that
+  /// can protect pages), and their release (both in heap/heap_guarded.hpp).
+  auto& guarded_quarantine() noexcept { return guarded_; }
+  void release_guarded_quarantine() noexcept;
+
   /// Takes ownership of one abandoned segment of `tag` (any_tag: of any),
   /// visiting at most `budget` candidates (each one tried, won or not, is
   /// taken off it); returns its start or nullptr. The search starts past
@@ -472,6 +479,8 @@ private:
   // see reclaim).
   detail::atomic<std::size_t> reclaim_cursor_[abandon_tags] = {};
   detail::atomic<std::size_t> decommitted_{0}; // bytes, see decommitted_bytes
+  [[no_unique_address]] std::conditional_t<ProtectBase<B>, detail::GuardedQuarantine, detail::Empty>
+      guarded_;
   [[no_unique_address]] std::conditional_t<detail::stats_enabled, Counters, NoCounters> counters_;
   // Release slots for this long before their purge (ns; 0: decommit at once).
   detail::atomic<std::int64_t> purge_delay_ns_{std::int64_t{detail::purge_delay_ms} * 1'000'000};

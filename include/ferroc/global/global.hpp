@@ -117,6 +117,19 @@ public:
     return thread_heap_->allocate_zeroed(size, align);
   }
 
+  /// The calling thread's `Heap::try_allocate_guarded`: at least `size`
+  /// bytes aligned to `align` in a guarded block, which ends right against
+  /// an inaccessible page and stays inaccessible a while after its free (an
+  /// overflow past its end or a use after free faults); an ordinary block
+  /// when none is to be had (see Heap::try_allocate_guarded); nullptr when
+  /// out of memory. Never throws. Any thread; the thread's first call makes
+  /// its heap; a few system calls.
+  [[nodiscard]] static void*
+  try_allocate_guarded(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    Heap<B>* heap = thread_heap();
+    return heap != nullptr ? heap->try_allocate_guarded(size, align) : nullptr;
+  }
+
   /// The calling thread's `Heap::try_allocate_fast`: a block of at least
   /// `size` bytes when its heap has one at hand, else nullptr (then call
   /// `try_allocate`). Never throws. Any thread; O(1).

@@ -20,6 +20,7 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/free_checks.hpp"
+#include "ferroc/detail/guarded.hpp"
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/instrument.hpp"
 #include "ferroc/heap/page.hpp"
@@ -154,7 +155,7 @@ public:
     if constexpr (detail::instrumented)
       return allocate_instrumented(size, align, false);
     if constexpr (detail::canaries)
-      return with_canary(try_allocate_block(detail::with_canary(size), align), size);
+      return allocate_secure(size, align, false);
     return try_allocate_block(size, align);
   }
 
@@ -186,6 +187,19 @@ private:
   }
 
 public:
+  /// As `try_allocate`, but a guarded block: the block ends (its size
+  /// rounded up to 16) right against an inaccessible OS page, and after its
+  /// free its pages stay inaccessible for a while, so an overflow past its
+  /// end or a use after its free faults at once (detail/guarded.hpp). It
+  /// costs a segment of address space and system calls. An ordinary block
+  /// instead when guarded blocks are not to be had: a base without
+  /// ProtectBase, checked or tracked builds, `align` above an OS page, a
+  /// size past detail::guarded_size_max, guarded_blocks_max guarded blocks
+  /// in the process, or the kernel refusing. nullptr when out of memory;
+  /// never throws. Heap's thread only.
+  [[nodiscard]] void* try_allocate_guarded(std::size_t size,
+                                           std::size_t align = alignof(std::max_align_t)) noexcept;
+
   /// Deprecated spelling of `try_allocate` (same contract: nullptr on
   /// failure, never throws, heap's thread only); removed in the next
   /// release.
@@ -202,7 +216,7 @@ public:
     if constexpr (detail::instrumented)
       return allocate_instrumented(size, align, true);
     if constexpr (detail::canaries)
-      return with_canary(allocate_zeroed_block(detail::with_canary(size), align), size);
+      return allocate_secure(size, align, true);
     return allocate_zeroed_block(size, align);
   }
 
@@ -298,7 +312,7 @@ public:
     if constexpr (detail::instrumented)
       return nullptr;
     if constexpr (detail::canaries)
-      return with_canary(try_allocate_fast_block(detail::with_canary(size)), size);
+      return try_allocate_fast_secure(size);
     return try_allocate_fast_block(size);
   }
 
@@ -434,12 +448,12 @@ public:
   void collect(bool force = false) noexcept;
 
   /// Calls `fn(void* block, std::size_t usable)` for every live block of
-  /// this heap's pages, in no particular order. Blocks of huge size (past
-  /// large_block_max: a segment of their own, which no heap owns) are not
-  /// visited. It first takes in what other threads freed; a block another
-  /// thread frees while the walk runs may or may not be reported. `fn` must
-  /// not allocate from or free to this heap. Throws what `fn` throws (and is
-  /// noexcept when `fn` is). Heap's thread only; O(pages + live blocks).
+  /// this heap's pages, in no particular order. Huge and guarded blocks (a
+  /// segment of their own, which no heap owns) are not visited. It first
+  /// takes in what other threads freed; a block another thread frees while
+  /// the walk runs may or may not be reported. `fn` must not allocate from
+  /// or free to this heap. Throws what `fn` throws (and is noexcept when
+  /// `fn` is). Heap's thread only; O(pages + live blocks).
   template <class F> void visit(F&& fn) noexcept(noexcept(fn(nullptr, std::size_t{})));
 
   /// Frees every block of this heap at once (arena-style use): all its
@@ -499,26 +513,7 @@ private:
 
   // ---- allocation slow paths ------------------------------------------------
 
-  Block* pop(Page* pg, bool zero) noexcept {
-    Block* b = pg->free;
-    pg->free = detail::next_of(pg, b);
-    if constexpr (detail::zero_on_free)
-      detail::check_reused_block(pg, b);
-    if constexpr (detail::free_checks)
-      detail::clear_free_key(b);
-    ++pg->used;
-    count_alloc(pg);
-    if (zero) {
-      if (pg->free_is_zero)
-        b->next = nullptr;
-      else
-        std::memset(b, 0,
-                    pg->block_size - (detail::page_has_canaries(pg) ? sizeof(std::uintptr_t) : 0));
-    }
-    return b;
-  }
-
-  // The rest of the allocation slow paths, in heap_alloc.hpp:
+  Block* pop(Page* pg, bool zero) noexcept; // and the rest, in heap_alloc.hpp:
   FERROC_NOINLINE void* allocate_instrumented(std::size_t size, std::size_t align,
                                               bool zero) noexcept;
   FERROC_NOINLINE void deallocate_instrumented(void* p) noexcept;
@@ -559,6 +554,15 @@ private:
   static void wait_for_delayed_freeing(Page* pg) noexcept;
   static void back_off(unsigned spins) noexcept;
 
+  // ---- guarded blocks and secure mode's sampling (heap_guarded.hpp) --------
+
+  static constexpr bool samples = detail::canaries && ProtectBase<B>;
+  FERROC_INLINE void* allocate_secure(std::size_t size, std::size_t align, bool zero) noexcept;
+  FERROC_INLINE void* allocate_canaried(std::size_t size, std::size_t align, bool zero) noexcept;
+  FERROC_INLINE void* try_allocate_fast_secure(std::size_t size) noexcept;
+  FERROC_NOINLINE void* allocate_sampled(std::size_t size, std::size_t align, bool zero) noexcept;
+  void* allocate_guarded(std::size_t size, std::size_t align, bool zero) noexcept;
+
   // ---- huge blocks (heap_huge.hpp) -----------------------------------------
 
   struct HugeLayout;
@@ -593,6 +597,7 @@ private:
   std::uint32_t slow_calls_ = 0; // slow paths taken (allocations, cross-thread frees)
   std::int64_t collect_at_ = 0;  // monotonic ns when allocate_slow looks at all pages again
   std::uint32_t clock_countdown_ = detail::heap_clock_interval; // slow paths to the next clock read
+  [[no_unique_address]] std::conditional_t<samples, detail::GuardedSampler, detail::Empty> sample_;
 };
 
 /// Deduces the base from the Context: `ferroc::Heap heap{cx};`.
@@ -605,5 +610,6 @@ template <BaseAlloc B> Heap(Context<B>&) -> Heap<B>;
 #include "ferroc/heap/heap_alloc.hpp"
 #include "ferroc/heap/heap_collect.hpp"
 #include "ferroc/heap/heap_free.hpp"
+#include "ferroc/heap/heap_guarded.hpp"
 #include "ferroc/heap/heap_huge.hpp"
 #include "ferroc/heap/heap_queues.hpp"

@@ -68,6 +68,27 @@ FERROC_MEMBER_INLINE void Heap<B>::resize_in_place_instrumented(void* p, std::si
 
 // ---- allocation slow paths ------------------------------------------------
 
+// Hands out the first free block of `pg` (which has one).
+template <BaseAlloc B>
+FERROC_MEMBER_INLINE typename Heap<B>::Block* Heap<B>::pop(Page* pg, bool zero) noexcept {
+  Block* b = pg->free;
+  pg->free = detail::next_of(pg, b);
+  if constexpr (detail::zero_on_free)
+    detail::check_reused_block(pg, b);
+  if constexpr (detail::free_checks)
+    detail::clear_free_key(b);
+  ++pg->used;
+  count_alloc(pg);
+  if (zero) {
+    if (pg->free_is_zero)
+      b->next = nullptr;
+    else
+      std::memset(b, 0,
+                  pg->block_size - (detail::page_has_canaries(pg) ? sizeof(std::uintptr_t) : 0));
+  }
+  return b;
+}
+
 template <BaseAlloc B>
 FERROC_NOINLINE void* Heap<B>::allocate_slow(std::size_t size, std::size_t align,
                                              bool zero) noexcept {

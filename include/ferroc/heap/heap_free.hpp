@@ -45,6 +45,8 @@ inline namespace FERROC_CONFIG_NS {
 
 namespace detail {
 
+template <BaseAlloc B> void free_guarded(Arenas<B>& arenas, Segment* seg) noexcept; // heap_guarded
+
 /// Returns block `b` of page `pg` from a thread that does not own the page
 /// (or owns no heap). One CAS in the common case; if the page is full, the
 /// block goes to the owner's delayed-free list instead, so the owner learns
@@ -126,8 +128,12 @@ inline bool check_free(Segment* seg, Page* pg, void* p, void const* owner) noexc
   if (seg->kind == PageKind::huge) {
     if (p != pg->area)
       return invalid_free(Fault::interior_pointer, p), false;
+    // A guarded block keeps its header while it waits in quarantine.
+    if (!pg->in_use)
+      return invalid_free(Fault::double_free, p), false;
     // Released with its cookie cleared: a second free stops above.
-    seg->cookie = 0;
+    if (!seg->guarded)
+      seg->cookie = 0;
     return true;
   }
   if (!pg->in_use)
@@ -214,6 +220,8 @@ FERROC_NOINLINE void Heap<B>::deallocate_slow(Segment* seg, Page* pg, void* p) n
       return;
   }
   if (seg->kind == detail::PageKind::huge) {
+    if (seg->guarded)
+      return detail::free_guarded(detail::arenas_of<B>(seg), seg);
     detail::release_segment_memory(detail::arenas_of<B>(seg), seg);
     return;
   }
@@ -422,6 +430,8 @@ template <BaseAlloc B> void Arenas<B>::deallocate(void* p) noexcept {
       return;
   }
   if (seg->kind == detail::PageKind::huge) {
+    if (seg->guarded)
+      return detail::free_guarded(*this, seg);
     detail::release_segment_memory(*this, seg);
     return;
   }

@@ -69,6 +69,7 @@ struct Segment {
   Segment* avail_next = nullptr; // ... and of those with a free page
   Segment* avail_prev = nullptr;
   bool in_avail = false;
+  bool guarded = false; // a huge segment of a guarded block (heap/heap_guarded.hpp)
   Page pages[max_pages_per_segment];
 
   Page* page_of(void const* p) noexcept {
