@@ -374,7 +374,7 @@ private:
           return deallocate_keyed(pg, b);
         if constexpr (detail::canaries) {
           detail::check_canaries(pg, b);
-          detail::check_next_block(pg, b, free_key_);
+          detail::check_neighbours(pg, b, free_key_);
           detail::zero_freed_block(pg, b);
         }
         detail::set_free_key(b, free_key_);

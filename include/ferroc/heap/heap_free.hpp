@@ -156,7 +156,7 @@ inline bool check_free(Segment* seg, Page* pg, void* p, void const* owner) noexc
   if constexpr (canaries) {
     check_canaries(pg, b);
     if (owner != nullptr && page_owner(pg) == owner)
-      check_next_block(pg, b, key);
+      check_neighbours(pg, b, key);
     zero_freed_block(pg, b);
   }
   set_free_key(b, key);
@@ -251,7 +251,7 @@ template <BaseAlloc B> FERROC_NOINLINE void Heap<B>::deallocate_keyed(Page* pg, 
     return detail::invalid_free(detail::Fault::double_free, b);
   if constexpr (detail::canaries) {
     detail::check_canaries(pg, b);
-    detail::check_next_block(pg, b, free_key_);
+    detail::check_neighbours(pg, b, free_key_);
     detail::zero_freed_block(pg, b);
   }
   free_block_local(pg, b); // the key is in place already

@@ -24,7 +24,7 @@
 // The bytes between the canary and the end word stay zero while the block
 // is in use, and a free checks the first slack_check_words words of them:
 // an overflow that jumps the canary stops there too. A free by the page's
-// owner also looks at the block after it: when that one is free (it holds
+// owner also looks at the blocks next to it: when one is free (it holds
 // the double-free key; fresh blocks get it too), its link must lead into
 // the page, else the page's lists are walked and a corrupted link stops
 // the process (an overflow into a free neighbour).
@@ -125,7 +125,7 @@ inline void arm_fresh_blocks(Page const* pg, std::byte* start, std::size_t n) no
   for (std::size_t i = 0; i < n; ++i) {
     std::uintptr_t* word = end_word(pg, start + i * pg->block_size);
     *word = canary_value(word); // offset 0
-    // Free blocks hold the key: check_next_block then knows them.
+    // Free blocks hold the key: check_neighbours then knows them.
     set_free_key(start + i * pg->block_size, key);
   }
 }
@@ -228,21 +228,28 @@ inline bool page_lists_intact(Page const* pg) noexcept {
 }
 
 /// At a free of block `b` of `pg` by the page's owner (`key`: the
-/// double-free key): when the block after it is free, its link must lead
-/// into the page. One that does not is confirmed by a walk of the page's
-/// lists before the process stops, as a live block may hold the key as
-/// data: an overflow of `b` into a free neighbour, or a write after free.
-FERROC_INLINE void check_next_block(Page const* pg, Block* b, std::uintptr_t key) noexcept {
+/// double-free key): when a block next to it (after or before) is free, its
+/// link must lead into the page. One that does not is confirmed by a walk
+/// of the page's lists before the process stops, as a live block may hold
+/// the key as data: an overflow or underflow of `b` into a free neighbour,
+/// or a write after free.
+FERROC_INLINE void check_neighbours(Page const* pg, Block* b, std::uintptr_t key) noexcept {
   if (!page_has_canaries(pg))
     return;
-  auto* next = reinterpret_cast<Block*>(reinterpret_cast<std::byte*>(b) + pg->block_size);
-  if (!is_in_carved_area(pg, next) || !holds_free_key(next, key))
+  auto suspect = [pg, key](std::byte* at) {
+    auto* block = reinterpret_cast<Block*>(at);
+    if (!is_in_carved_area(pg, block) || !holds_free_key(block, key))
+      return false;
+    Block const* link = raw_next_of(pg, block);
+    return link != nullptr && !is_in_carved_area(pg, link);
+  };
+  auto* bytes = reinterpret_cast<std::byte*>(b);
+  bool const next = suspect(bytes + pg->block_size);
+  if (FERROC_LIKELY(!next && (bytes == pg->area || !suspect(bytes - pg->block_size))))
     return;
-  Block const* link = raw_next_of(pg, next);
-  if (FERROC_LIKELY(link == nullptr || is_in_carved_area(pg, link)))
-    return;
-  if (!page_lists_intact(pg)) // written to: by an overflow of `b`, or after its free
-    report_fault(Fault::corrupted_free_list, next);
+  if (!page_lists_intact(pg)) // written to: by an overflow of a block, or after its free
+    report_fault(Fault::corrupted_free_list,
+                 next ? bytes + pg->block_size : bytes - pg->block_size);
 }
 
 /// Every block of `pg`, which goes back to its segment with no block in
