@@ -168,6 +168,38 @@ bool commit(std::string_view kind) {
       last = std::max(last, static_cast<char*>(in.heap.try_allocate(40)));
     launder_ptr(last)[-1] ^= 1;
     in.heap.deallocate(last);
+  } else if (kind == "slack_overflow") {
+    // Secure mode: a write past the canary that leaves it whole lands in
+    // the slack up to the end word, which must read zero (100 B asked for,
+    // a 128 B block: the canary at 100, the slack from 108 to 120).
+    auto* p = static_cast<char*>(in.heap.try_allocate(100));
+    launder_ptr(p)[112] ^= 1;
+    in.heap.deallocate(p);
+  } else if (kind == "overflow_into_free_block" || kind == "underflow_into_free_block") {
+    // Secure mode: a write into the link of the free block next to a live
+    // one, found at the live one's free. Blocks come in random order: take
+    // two neighbours of a page's blocks and free the one to write into.
+    constexpr std::size_t size = 40; // a 64 B block with the canary
+    std::vector<char*> blocks;
+    for (int i = 0; i < 64; ++i)
+      blocks.push_back(static_cast<char*>(in.heap.try_allocate(size)));
+    std::sort(blocks.begin(), blocks.end());
+    std::size_t i = 0;
+    while (blocks[i + 1] - blocks[i] != 64)
+      ++i;
+    bool const over = kind == "overflow_into_free_block";
+    char* live = over ? blocks[i] : blocks[i + 1];
+    char* victim = over ? blocks[i + 1] : blocks[i];
+    in.heap.deallocate(victim);
+    launder_ptr(victim)[7] ^= 0x40; // a high byte of its stored link
+    in.heap.deallocate(live);
+  } else if (kind == "write_after_free_page") {
+    // Secure mode: a write after free into a block that is never handed
+    // out again, found when its emptied page goes back to its segment.
+    auto* a = static_cast<char*>(in.heap.try_allocate(3000));
+    in.heap.deallocate(a);
+    launder_ptr(a)[100] = 'x';
+    in.heap.collect(true);
   } else if (kind == "free_sized_wrong") {
     void* p = capi::malloc(100);
     capi::free_sized(launder_ptr(p), 4096);
