@@ -111,6 +111,7 @@ bool is_guarded(void const* p) {
 
 // A guarded block of `size` asked for: it holds `size` bytes, all usable;
 // a byte past its rounded end faults, its last byte does not.
+// A byte before its start, past the OS page it starts in, faults too.
 void check_guarded(void* block, std::size_t size, char const* what) {
   auto* p = static_cast<char*>(block);
   if (p == nullptr) {
@@ -123,6 +124,16 @@ void check_guarded(void* block, std::size_t size, char const* what) {
   check(!faults(p + end - 1, true), what);
   check(faults(p + end, true), what);
   check(faults(p + end, false), what);
+  std::size_t const into_page = reinterpret_cast<std::uintptr_t>(p) % 4096;
+  if (into_page != 0)
+    check(!faults(p - 1, false), what);
+  // Unless the block starts right after the header (the largest ones).
+  auto* header_end = reinterpret_cast<char*>(ferroc::detail::segment_of(p)) +
+                     ferroc::detail::align_up(ferroc::detail::segment_header_size, 4096);
+  if (p - into_page > header_end) {
+    check(faults(p - into_page - 1, false), what);
+    check(faults(p - into_page - 1, true), what);
+  }
 }
 
 int run_explicit() {
@@ -368,6 +379,11 @@ void misuse(char const* kind) {
       return;
     ferroc::c_api::free(p);
     ferroc::c_api::free(launder_ptr(p));
+  } else if (k == "abort_underflow") {
+    // The byte before the block, in its page: found at the free.
+    auto* p = static_cast<char*>(in.heap.try_allocate_guarded(100));
+    launder_ptr(p)[-1] ^= 0x41;
+    in.heap.deallocate(p);
   } else if (k == "abort_interior") {
     auto* p = static_cast<char*>(in.heap.try_allocate_guarded(64));
     in.heap.deallocate(launder_ptr(p + 16));

@@ -9,12 +9,15 @@
 // segment with `guarded` set, so free, usable_size and the free checks take
 // it as one):
 //
-//     [ header | untouched, uncommitted | block | guard page ]
-//     ^ segment start                            ^ segment end - OS page
+//     [ header | inaccessible | zeros | block | guard page ]
+//     ^ segment start                           ^ segment end - OS page
 //
 // The block ends right against the guard page, which stays inaccessible
-// while the block lives. Its free (from any thread) makes the block's pages
-// inaccessible too and puts the segment in its Arenas' quarantine, where
+// while the block lives. The whole OS pages between the header and the
+// block are inaccessible too, and the bytes of the block's first page
+// before the block must still read zero at its free: an underflow faults
+// at once past that page, and stops the process at the free within it. Its free (from any thread)
+// makes the block's pages inaccessible too and puts the segment in its Arenas' quarantine, where
 // the header stays readable, so that a second free is reported as a double
 // free; the segment the quarantine displaces goes back to the base. A whole
 // segment rather than a few pages: a shorter chunk would leave the rest of
@@ -45,10 +48,28 @@ inline std::byte* guard_page_of(Segment* seg) noexcept {
   return reinterpret_cast<std::byte*>(seg) + segment_size - os_page_size;
 }
 
-/// The first OS page of the block of guarded segment `seg`.
+/// The first OS page after the header of guarded segment `seg`: from here
+/// to the guard page, its pages are protected while the block lives
+/// (before the block's page) and after its free (all of them).
 inline std::byte* guarded_first_page(Segment* seg) noexcept {
+  return reinterpret_cast<std::byte*>(seg) + align_up(segment_header_size, os_page_size);
+}
+
+/// The OS page that the block of guarded segment `seg` starts in.
+inline std::byte* guarded_block_page(Segment* seg) noexcept {
   auto const area = reinterpret_cast<std::uintptr_t>(seg->pages[0].area);
   return seg->pages[0].area - (area & (os_page_size - 1));
+}
+
+/// Stops the process when a byte before the block of guarded segment
+/// `seg`, in the block's first page, is not zero any more: an underflow.
+inline void check_guarded_front(Segment* seg) noexcept {
+  std::byte const* area = seg->pages[0].area;
+  unsigned char written = 0;
+  for (std::byte const* at = guarded_block_page(seg); at < area; ++at)
+    written |= static_cast<unsigned char>(*at);
+  if (FERROC_UNLIKELY(written != 0))
+    report_fault(Fault::underflow, area);
 }
 
 /// Gives the memory of guarded segment `seg` (freed, or failed to be
@@ -82,6 +103,7 @@ template <BaseAlloc B> void free_guarded(Arenas<B>& arenas, Segment* seg) noexce
     if (!pg.in_use)
       return;
     pg.in_use = false;
+    check_guarded_front(seg);
     if constexpr (stats_enabled) {
       auto& c = arenas.counters();
       c.huge_blocks.sub(1);
@@ -152,6 +174,19 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_guarded(std::size_t size, std::size
     std::size_t const rounded = align_up(max_of<std::size_t>(size, 1), min_align);
     auto const end = reinterpret_cast<std::uintptr_t>(guard);
     std::byte* p = guard - (rounded + ((end - rounded) & (a - 1)));
+    // The pages between the header and the block's page fault, and the
+    // bytes of that page before the block read zero (check_guarded_front).
+    std::byte* block_page = p - (reinterpret_cast<std::uintptr_t>(p) & (os_page_size - 1));
+    std::byte* front = start + align_up(segment_header_size, os_page_size);
+    if (block_page > front &&
+        !arenas.base().protect(front, static_cast<std::size_t>(block_page - front))) {
+      arenas.base().unprotect(guard, os_page_size);
+      arenas.deallocate_dedicated(start, segment_size);
+      unreserve_guarded_block();
+      return nullptr;
+    }
+    if constexpr (!B::is_zeroed)
+      std::memset(block_page, 0, static_cast<std::size_t>(p - block_page));
     auto* seg = new (start) Segment{};
     seg->arenas = &arenas;
     seg->cookie = segment_cookie(seg);
