@@ -306,7 +306,7 @@ private:
       typename Arenas<B>::Claim const claim = arenas_->claim(1);
       if (claim.start == nullptr)
         return nullptr;
-      detail::SegmentSource const src{claim.arena, claim.slot, 1, nullptr, 0};
+      detail::SegmentSource const src{.arena = claim.arena, .slot = claim.slot, .slot_count = 1};
       seg = detail::segment_init<guard>(claim.start, kind, arenas_, src, claim.zeroed);
       detail::guard_segment(arenas_->base(), seg);
       if (!claim.zeroed) // a slot released a moment ago: its last user's pages are resident

@@ -123,6 +123,7 @@ template <BaseAlloc B> void free_guarded(Arenas<B>& arenas, Segment* seg) noexce
 
 } // namespace detail
 
+/// \cond internal
 template <BaseAlloc B> FERROC_MEMBER_INLINE void Arenas<B>::release_guarded_quarantine() noexcept {
   if constexpr (ProtectBase<B>) {
     for (std::size_t i = 0; i < detail::guarded_quarantine_slots; ++i) {
@@ -131,6 +132,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Arenas<B>::release_guarded_quar
     }
   }
 }
+/// \endcond
 
 template <BaseAlloc B>
 FERROC_MEMBER_INLINE void* Heap<B>::try_allocate_guarded(std::size_t size,
@@ -194,7 +196,7 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_guarded(std::size_t size, std::size
     seg->page_shift = huge_page_shift;
     seg->page_count = 1;
     seg->used_pages = 1;
-    seg->source = {SegmentSource::dedicated, 0, 0, start, segment_size};
+    seg->source = {.arena = SegmentSource::dedicated, .chunk = start, .chunk_size = segment_size};
     seg->guarded = true;
     Page& pg = seg->pages[0];
     pg.area = p;

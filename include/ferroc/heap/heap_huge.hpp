@@ -85,7 +85,8 @@ FERROC_MEMBER_INLINE void* Heap<B>::try_allocate_huge(HugeLayout const& h, bool 
       start = claim.start;
       if (h.beyond)
         start = align_up_ptr(start + segment_size, h.align) - segment_size;
-      src = {claim.arena, claim.slot, static_cast<std::uint32_t>(run), nullptr, 0};
+      src = {
+          .arena = claim.arena, .slot = claim.slot, .slot_count = static_cast<std::uint32_t>(run)};
       zeroed = claim.zeroed;
     }
   }
@@ -99,7 +100,7 @@ FERROC_MEMBER_INLINE void* Heap<B>::try_allocate_huge(HugeLayout const& h, bool 
     if (chunk == nullptr)
       return nullptr;
     start = h.beyond ? chunk + h.align - segment_size : chunk;
-    src = {SegmentSource::dedicated, 0, 0, chunk, chunk_size};
+    src = {.arena = SegmentSource::dedicated, .chunk = chunk, .chunk_size = chunk_size};
     zeroed = B::is_zeroed;
   }
   // An earlier use of this memory may have left it closed (tracking).

@@ -19,9 +19,6 @@ namespace detail {
 
 enum class PageKind : std::uint8_t { small, medium, large, huge };
 
-/// What SegmentSource keeps of guard pages outside secure mode: nothing.
-struct NoGuardFlags {};
-
 /// Where a segment's memory came from, so it can go back there.
 struct SegmentSource {
   static constexpr std::uint32_t dedicated = ~std::uint32_t{0}; // a chunk straight from the base
@@ -29,13 +26,16 @@ struct SegmentSource {
   std::uint32_t arena = dedicated; // arena index, or `dedicated`
   std::uint32_t slot = 0;          // first slot of the claimed run
   std::uint32_t slot_count = 0;
+  // Secure mode: which of the segment's guard pages are protected
+  // (heap/guard_pages.hpp; 0 in other builds, where it fills padding). It
+  // travels with the source, which a segment kept for reuse is laid out
+  // again with, as its guards stay in place.
+  std::uint8_t guards = 0;
   std::byte* chunk = nullptr; // dedicated chunk as the base returned it
   std::size_t chunk_size = 0;
-  // Secure mode: which of the segment's guard pages are protected
-  // (heap/guard_pages.hpp). It travels with the source, which a segment
-  // kept for reuse is laid out again with, as its guards stay in place.
-  [[no_unique_address]] std::conditional_t<secure, std::uint8_t, NoGuardFlags> guards{};
 };
+static_assert(sizeof(void*) != 8 || sizeof(SegmentSource) == 32,
+              "the guard flags of a SegmentSource fill padding on 64-bit targets");
 
 /// The header at the start of every segment. A segment is aligned to
 /// segment_size, so a block finds it by masking its own address, and its
