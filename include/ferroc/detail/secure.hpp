@@ -12,21 +12,26 @@
 ///     when followed: a link that a write after free overwrote, or that an
 ///     attacker forged without the key, stops the process at the next
 ///     allocation from its page instead of handing out arbitrary memory
-///     (heap/page.hpp, next_of);
-///   - blocks of small and medium pages end in a canary, checked when the
-///     block or the one after it is freed: an overflow or underflow of a
-///     block stops the process at that free (heap/page.hpp, canaries);
+///     (heap/page.hpp, next_of); the keys derive from random bytes of the
+///     kernel (detail/checked.hpp, random_secret);
+///   - blocks of small and medium pages end in a canary and zero slack,
+///     checked when the block or the one after it is freed, and a free also
+///     checks the links of free neighbours: an overflow or underflow of a
+///     block stops the process at that free (heap/secure_blocks.hpp);
 ///   - freed blocks of small and medium pages are zeroed, and checked to be
-///     zero still when handed out again: a write after free stops the
-///     process then, and no freed data is handed out again
-///     (heap/page.hpp, zero_on_free);
+///     zero still when handed out again or when their page goes back empty:
+///     a write after free stops the process then, and no freed data is
+///     handed out again (heap/secure_blocks.hpp);
+///   - FERROC_GUARDED_SAMPLE_RATE=N makes about one allocation in N a
+///     guarded block, against inaccessible pages (detail/guarded.hpp,
+///     heap/heap_guarded.hpp);
 ///   - where blocks and segments lie is random: the fresh blocks of a page
 ///     go on its free list in a random order, a page that ran dry hands out
 ///     fresh blocks instead of those just freed half the time, arena slots
 ///     and the runs of slices of large blocks are chosen at random among
 ///     those that fit (heap/secure_random.hpp, arena/arena_slots.hpp): an
 ///     exploit cannot count on one block lying next to another, nor on a
-///     freed block being the next one handed out.
+///     freed block being the next one handed out;
 ///   - over a base that can protect pages (ProtectBase), inaccessible guard
 ///     pages between segment headers and blocks, at the end of every
 ///     segment, around huge blocks and around the thread data of a global
