@@ -47,6 +47,20 @@
 
 #include <ferroc/ferroc.hpp>
 
+// Sanitizers map memory of their own while the test runs (their allocator
+// serves the test's vectors): the counts of mappings then say nothing of
+// ours.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FERROC_GUARDS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FERROC_GUARDS_SANITIZED 1
+#endif
+#endif
+#ifndef FERROC_GUARDS_SANITIZED
+#define FERROC_GUARDS_SANITIZED 0
+#endif
+
 namespace {
 
 namespace fd = ferroc::detail;
@@ -375,7 +389,8 @@ int mappings() {
     expect(segments >= 100, "segments in use", nullptr);
     // Large segments count slice 0's rest as a third.
     expect(fd::protected_guard_ranges() == 2 * segments + large, "two guards per segment", nullptr);
-    expect(peak <= start + 4 * segments + 32, "at most about four mappings per segment", nullptr);
+    if (!FERROC_GUARDS_SANITIZED)
+      expect(peak <= start + 4 * segments + 32, "at most about four mappings per segment", nullptr);
     for (void* p : live)
       in.heap.deallocate(p);
     in.heap.collect(true);
@@ -383,7 +398,8 @@ int mappings() {
     std::size_t const after = mapping_count();
     std::printf("mappings: %zu once all is freed\n", after);
     expect(fd::protected_guard_ranges() == 0, "no guard left", nullptr);
-    expect(after <= start + 32, "the mappings merge again once all is freed", nullptr);
+    if (!FERROC_GUARDS_SANITIZED)
+      expect(after <= start + 32, "the mappings merge again once all is freed", nullptr);
   }
   return finish("mappings");
 }
