@@ -5,7 +5,8 @@
 // members live in part headers included at the end of this file, one
 // concept each: heap_alloc.hpp (allocation slow paths), heap_queues.hpp
 // (bins, direct array, full queue), heap_free.hpp (local, remote and
-// delayed frees), heap_huge.hpp (huge blocks), heap_collect.hpp (collect,
+// delayed frees), heap_huge.hpp (huge blocks), heap_guarded.hpp (guarded
+// blocks, secure mode's allocation path), heap_collect.hpp (collect,
 // abandon, adopt).
 
 #include "ferroc/detail/atomic.hpp"
@@ -176,14 +177,6 @@ private:
       }
     }
     return allocate_slow(size, align, false);
-  }
-
-  // Secure mode: arms the canary after the `size` bytes at `p` (nullptr:
-  // an allocation that failed) and returns `p`.
-  static void* with_canary(void* p, std::size_t size) noexcept {
-    if (p != nullptr)
-      detail::arm_canary(p, size);
-    return p;
   }
 
 public:
@@ -493,23 +486,9 @@ private:
       (void)pg, (void)n;
   }
 
-  // The direct array and the bins of `other`, which it hands over.
-  void take_queues(Heap const& other) noexcept {
-    for (std::size_t i = 0; i < detail::direct_count; ++i)
-      direct_[i] = other.direct_[i];
-    for (std::size_t i = 0; i < detail::class_count; ++i)
-      bins_[i] = other.bins_[i];
-  }
-
-  void detach() noexcept {
-    owner_ = &detail::detached_owner_tag;
-    known_segment_ = 0;
-    for (Page*& slot : direct_)
-      slot = &detail::empty_page;
-    for (detail::PageQueue& bin : bins_)
-      bin = detail::PageQueue{};
-    full_ = {};
-  }
+  // Moving a heap (heap_queues.hpp): the queues go over, the source detaches.
+  void take_queues(Heap const& other) noexcept;
+  void detach() noexcept;
 
   // ---- allocation slow paths ------------------------------------------------
 

@@ -237,7 +237,7 @@ template <BaseAlloc B>
 FERROC_INLINE void* Heap<B>::allocate_canaried(std::size_t size, std::size_t align,
                                                bool zero) noexcept {
   std::size_t const request = detail::with_canary(size);
-  return with_canary(
+  return detail::with_armed_canary(
       zero ? allocate_zeroed_block(request, align) : try_allocate_block(request, align), size);
 }
 
@@ -250,7 +250,7 @@ FERROC_INLINE void* Heap<B>::try_allocate_fast_secure(std::size_t size) noexcept
     if (FERROC_UNLIKELY(sample_.countdown <= 1))
       return nullptr;
   }
-  void* p = with_canary(try_allocate_fast_block(detail::with_canary(size)), size);
+  void* p = detail::with_armed_canary(try_allocate_fast_block(detail::with_canary(size)), size);
   if constexpr (samples)
     sample_.countdown -= p != nullptr ? 1 : 0;
   return p;

@@ -298,5 +298,26 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::update_direct(std::siz
     direct_[i] = first;
 }
 
+// ---- handing the queues over (a move) --------------------------------------
+
+// The direct array and the bins of `other`, which it hands over.
+template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::take_queues(Heap const& other) noexcept {
+  for (std::size_t i = 0; i < detail::direct_count; ++i)
+    direct_[i] = other.direct_[i];
+  for (std::size_t i = 0; i < detail::class_count; ++i)
+    bins_[i] = other.bins_[i];
+}
+
+// A moved-from heap: no owner, no pages; it only frees, cross-thread.
+template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::detach() noexcept {
+  owner_ = &detail::detached_owner_tag;
+  known_segment_ = 0;
+  for (Page*& slot : direct_)
+    slot = &detail::empty_page;
+  for (detail::PageQueue& bin : bins_)
+    bin = detail::PageQueue{};
+  full_ = {};
+}
+
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

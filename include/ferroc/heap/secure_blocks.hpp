@@ -147,6 +147,14 @@ inline void arm_canary(void* p, std::size_t size) noexcept {
   *word = offset ^ canary_value(word);
 }
 
+/// Arms the canary after the `size` bytes at `p` (nullptr: an allocation
+/// that failed) and returns `p`.
+inline void* with_armed_canary(void* p, std::size_t size) noexcept {
+  if (p != nullptr)
+    arm_canary(p, size);
+  return p;
+}
+
 /// Clears the canary after the `size` bytes at `p` (nullptr: nothing), as
 /// arm_canary wrote it, before the block is armed again with a smaller
 /// size.
