@@ -50,14 +50,14 @@ struct FailState {
   std::map<std::uintptr_t, std::size_t> live; // chunk start -> size
 };
 
-// A BaseAlloc that forwards to MmapAlloc but refuses the requests FailState
+// A BaseAlloc that forwards to OsAlloc but refuses the requests FailState
 // says, counting everything.
 struct FailingBase {
   static constexpr bool is_zeroed = true;
   static constexpr bool decommit_zeroes = true;
 
   FailState* state;
-  ferroc::MmapAlloc inner{};
+  ferroc::OsAlloc inner{};
 
   void* allocate(std::size_t size, std::size_t align) noexcept {
     {
