@@ -19,6 +19,7 @@
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/free_checks.hpp"
 #include "ferroc/detail/os.hpp"
+#include "ferroc/detail/os_page.hpp"
 #include "ferroc/global/default_global.hpp"
 
 namespace ferroc {
@@ -249,24 +250,18 @@ inline void* memalign(std::size_t align, std::size_t size) noexcept {
   return aligned(std::bit_ceil(align), size);
 }
 
-/// \cond internal
-inline std::size_t os_page() noexcept {
-  return detail::query_page_size(detail::os_page_size);
-}
-/// \endcond
-
 /// The body of fe_valloc (ferroc.h). Its contract:
 ///
 /// \copydoc fe_valloc
 inline void* valloc(std::size_t size) noexcept {
-  return aligned(os_page(), size);
+  return aligned(detail::os_page_size(), size);
 }
 
 /// The body of fe_pvalloc (ferroc.h). Its contract:
 ///
 /// \copydoc fe_pvalloc
 inline void* pvalloc(std::size_t size) noexcept {
-  std::size_t const page = os_page();
+  std::size_t const page = detail::os_page_size();
   std::size_t const rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
   if (rounded < size)
     return out_of_memory();

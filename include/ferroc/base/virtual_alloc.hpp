@@ -15,6 +15,7 @@
 #include "ferroc/base/base_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/os.hpp"
+#include "ferroc/detail/os_page.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
@@ -48,7 +49,7 @@ struct WinAlloc {
   /// Returns nullptr when `size` is 0 or too large to round or pad, or when
   /// Windows refuses (address space or commit limit). Never throws.
   void* allocate(std::size_t size, std::size_t align) noexcept {
-    size = detail::align_up(size, detail::os_page_size);
+    size = detail::align_up(size, detail::os_page_size());
     if (size == 0)
       return nullptr;
     void* p = commit_new(nullptr, size);
@@ -76,25 +77,28 @@ struct WinAlloc {
   /// failing `VirtualFree` is ignored.
   void deallocate(void* p, std::size_t /*size*/) noexcept { ::VirtualFree(p, 0, MEM_RELEASE); }
 
-  /// Tells Windows that the contents of `[p, p + size)` (page-aligned,
-  /// inside a chunk of ours) are no longer needed (`MEM_RESET`): it may
-  /// drop the physical pages instead of writing them to the page file.
-  /// The range stays committed and usable; it then reads as its old
-  /// contents or as zero. Never throws; a failing call is ignored (the
-  /// memory then stays as it was).
-  void decommit(void* p, std::size_t size) noexcept {
-    ::VirtualAlloc(p, size, MEM_RESET, PAGE_READWRITE);
+  /// Tells Windows that the contents of `[p, p + size)` (inside a chunk of
+  /// ours) are no longer needed (`MEM_RESET`): it may drop the physical
+  /// pages instead of writing them to the page file. The range stays
+  /// committed and usable; it then reads as its old contents or as zero.
+  /// Returns false, and leaves the range as it was, when it is not made of
+  /// whole OS pages (Windows would round it out and drop bytes beyond it)
+  /// or when Windows refuses. Never throws.
+  bool decommit(void* p, std::size_t size) noexcept {
+    return detail::whole_os_pages(p, size) &&
+           ::VirtualAlloc(p, size, MEM_RESET, PAGE_READWRITE) != nullptr;
   }
 
-  /// Makes the pages of `[p, p + size)` (page-aligned, inside a chunk of
-  /// ours) inaccessible (`PAGE_NOACCESS`). Returns false when Windows
+  /// Makes the pages of `[p, p + size)` (inside a chunk of ours)
+  /// inaccessible (`PAGE_NOACCESS`). Returns false, and leaves them
+  /// accessible, when the range is not made of whole OS pages or Windows
   /// refuses. Never throws.
   bool protect(void* p, std::size_t size) noexcept {
     return set_protection(p, size, PAGE_NOACCESS);
   }
 
-  /// Makes them readable and writable again; false when Windows refuses.
-  /// Never throws.
+  /// Makes them readable and writable again; false when the range is not
+  /// made of whole OS pages or Windows refuses. Never throws.
   bool unprotect(void* p, std::size_t size) noexcept {
     return set_protection(p, size, PAGE_READWRITE);
   }
@@ -114,7 +118,7 @@ private:
 
   static bool set_protection(void* p, std::size_t size, DWORD protection) noexcept {
     DWORD old = 0;
-    return ::VirtualProtect(p, size, protection, &old) != 0;
+    return detail::whole_os_pages(p, size) && ::VirtualProtect(p, size, protection, &old) != 0;
   }
 };
 

@@ -178,25 +178,23 @@ inline void os_entropy(std::uint64_t (&words)[2]) noexcept {
 #endif
 }
 
-/// The OS page size as the OS reports it; `fallback` when it does not.
-inline std::size_t query_page_size(std::size_t fallback) noexcept {
-#if defined(_WIN32)
-  SYSTEM_INFO info{};
-  ::GetSystemInfo(&info);
-  return info.dwPageSize != 0 ? std::size_t{info.dwPageSize} : fallback;
-#else
-  long const page = ::sysconf(_SC_PAGESIZE);
-  return page > 0 ? static_cast<std::size_t>(page) : fallback;
-#endif
-}
-
 /// Reserves `size` bytes of address space that fault when touched and
 /// commit nothing; nullptr when the OS refuses.
 inline void* reserve_inaccessible(std::size_t size) noexcept {
 #if defined(_WIN32)
   return ::VirtualAlloc(nullptr, size, MEM_RESERVE, PAGE_NOACCESS);
 #else
-  void* p = ::mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // MAP_ANON is the older spelling (macOS, the BSDs); MAP_NORESERVE is
+  // Linux's, and the default elsewhere.
+#if defined(MAP_ANONYMOUS)
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#else
+  int flags = MAP_PRIVATE | MAP_ANON;
+#endif
+#if defined(MAP_NORESERVE)
+  flags |= MAP_NORESERVE;
+#endif
+  void* p = ::mmap(nullptr, size, PROT_NONE, flags, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 #endif
 }
