@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}}; // thread-safe: share it between threads
+  ferroc::Arenas arenas{ferroc::OsAlloc{}}; // thread-safe: share it between threads
   ferroc::Context cx{arenas};                 // one per thread
   ferroc::Heap heap{cx};                      // one per thread
 
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   // allocator throws std::bad_alloc when the heap has no memory left.
   long long sum = 0;
   try {
-    std::vector<int, ferroc::heap_allocator<int, ferroc::MmapAlloc>> numbers{heap};
+    std::vector<int, ferroc::heap_allocator<int, ferroc::OsAlloc>> numbers{heap};
     for (long i = 1; i <= count; ++i) {
       numbers.push_back(static_cast<int>(i));
     }

@@ -23,9 +23,16 @@
 namespace {
 
 // The only memory the heap will ever use. Aligned to the segment size, all
-// four 64 KiB segments of it are usable (unaligned, three).
+// four 64 KiB segments of it are usable (unaligned, three). Windows object
+// files align data to 8 KiB at most: there the region is one segment larger
+// instead, for the same four.
+#if defined(_WIN32)
+constexpr std::size_t region_size = 256 * 1024 + ferroc::detail::segment_size;
+alignas(8192) std::byte memory[region_size];
+#else
 constexpr std::size_t region_size = 256 * 1024;
 alignas(ferroc::detail::segment_size) std::byte memory[region_size];
+#endif
 
 // constinit: the region's bookkeeping needs no code at start-up.
 constinit ferroc::SpanBase region{memory, region_size};

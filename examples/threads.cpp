@@ -24,7 +24,7 @@
 
 namespace {
 
-using Base = ferroc::MmapAlloc;
+using Base = ferroc::OsAlloc;
 
 struct Message {
   void* block;

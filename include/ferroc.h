@@ -5,7 +5,8 @@
 /**
  * \file
  * Ferroc's C API: the process-wide allocator (ferroc::Ferroc in C++) behind
- * glibc-compatible functions. Link with libferroc (shared or static).
+ * glibc-compatible functions. Link with libferroc (shared or static; on
+ * Windows ferroc.dll through its import library).
  *
  * Semantics follow glibc: on failure the allocating functions return NULL
  * and set errno to ENOMEM (size overflow in fe_calloc and fe_reallocarray
@@ -33,12 +34,25 @@ extern "C" {
 #endif
 
 /** \cond internal */
-#if defined(__GNUC__) || defined(__clang__)
+/* On Windows the functions come from ferroc.dll: it is built with
+   FERROC_BUILD_DLL (exports them) and used with FERROC_DLL (imports them;
+   CMake's ferroc::c target sets it). Without either, they are plain
+   declarations, for a static library or the header-only c_api.hpp. */
+#if defined(_WIN32) && defined(FERROC_BUILD_DLL)
+#define FE_EXPORT __declspec(dllexport)
+#elif defined(_WIN32) && defined(FERROC_DLL)
+#define FE_EXPORT __declspec(dllimport)
+#elif defined(_WIN32)
+#define FE_EXPORT
+#elif defined(__GNUC__) || defined(__clang__)
 #define FE_EXPORT __attribute__((visibility("default")))
+#else
+#define FE_EXPORT
+#endif
+#if defined(__GNUC__) || defined(__clang__)
 #define FE_MALLOC_LIKE __attribute__((malloc, warn_unused_result))
 #define FE_ALLOC_SIZE(...) __attribute__((alloc_size(__VA_ARGS__)))
 #else
-#define FE_EXPORT
 #define FE_MALLOC_LIKE
 #define FE_ALLOC_SIZE(...)
 #endif

@@ -14,10 +14,10 @@
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 
-template class Arenas<MmapAlloc>;
-template class Context<MmapAlloc>;
-template class Heap<MmapAlloc>;
-template class Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+template class Arenas<OsAlloc>;
+template class Context<OsAlloc>;
+template class Heap<OsAlloc>;
+template class Global<OsAlloc, ThreadExit::os_key, Ferroc>;
 template class global_resource<DefaultGlobal>;
 
 } // namespace FERROC_CONFIG_NS

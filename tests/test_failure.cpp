@@ -52,14 +52,14 @@ struct FailState {
   std::map<std::uintptr_t, std::size_t> live; // chunk start -> size
 };
 
-// A BaseAlloc that forwards to MmapAlloc but refuses the requests FailState
+// A BaseAlloc that forwards to OsAlloc but refuses the requests FailState
 // says, counting everything.
 struct FailingBase {
   static constexpr bool is_zeroed = true;
   static constexpr bool decommit_zeroes = true;
 
   FailState* state;
-  ferroc::MmapAlloc inner{};
+  ferroc::OsAlloc inner{};
 
   void* allocate(std::size_t size, std::size_t align) noexcept {
     {
@@ -540,8 +540,8 @@ template <class B> void check_zeroed_after_decommit(ferroc::Heap<B>& heap) {
 }
 
 TEST_CASE("zeroed blocks of every kind read zero after a decommit", "[failure][purge]") {
-  SECTION("MmapAlloc, on this system's page size") {
-    ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  SECTION("OsAlloc, on this system's page size") {
+    ferroc::Arenas arenas{ferroc::OsAlloc{}};
     ferroc::Context cx{arenas};
     ferroc::Heap heap{cx};
     check_zeroed_after_decommit(heap);

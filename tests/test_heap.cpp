@@ -26,7 +26,17 @@
 
 #include "test_util.hpp"
 
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#else
 #include <unistd.h>
+#endif
 
 namespace {
 
@@ -37,13 +47,13 @@ using ferroc_test::is_aligned;
 using ferroc_test::KiB;
 using ferroc_test::MiB;
 
-using MmapArenas = ferroc::Arenas<ferroc::MmapAlloc>;
-using MmapContext = ferroc::Context<ferroc::MmapAlloc>;
-using MmapHeap = ferroc::Heap<ferroc::MmapAlloc>;
+using MmapArenas = ferroc::Arenas<ferroc::OsAlloc>;
+using MmapContext = ferroc::Context<ferroc::OsAlloc>;
+using MmapHeap = ferroc::Heap<ferroc::OsAlloc>;
 
 // One isolated allocator stack per test case.
 struct Fixture {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx{arenas};
   MmapHeap heap{cx};
 };
@@ -56,7 +66,7 @@ std::size_t class_block(std::size_t size) {
 
 // ---- compile-time contract ---------------------------------------------
 
-static_assert(ferroc::BaseAlloc<ferroc::MmapAlloc>);
+static_assert(ferroc::BaseAlloc<ferroc::OsAlloc>);
 static_assert(ferroc::BaseAlloc<ferroc::Static<1 << 24>>);
 static_assert(!std::is_copy_constructible_v<ferroc::Static<1 << 24>>);
 static_assert(!std::is_copy_constructible_v<MmapContext>);
@@ -72,12 +82,12 @@ static_assert(noexcept(std::declval<MmapHeap&>().collect(true)));
 static_assert(noexcept(std::declval<const MmapHeap&>().usable_size(nullptr)));
 
 TEST_CASE("the usage lines of the API documentation compile and run", "[heap][api]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
-  static_assert(std::is_same_v<decltype(arenas), ferroc::Arenas<ferroc::MmapAlloc>>);
-  static_assert(std::is_same_v<decltype(cx), ferroc::Context<ferroc::MmapAlloc>>);
-  static_assert(std::is_same_v<decltype(heap), ferroc::Heap<ferroc::MmapAlloc>>);
+  static_assert(std::is_same_v<decltype(arenas), ferroc::Arenas<ferroc::OsAlloc>>);
+  static_assert(std::is_same_v<decltype(cx), ferroc::Context<ferroc::OsAlloc>>);
+  static_assert(std::is_same_v<decltype(heap), ferroc::Heap<ferroc::OsAlloc>>);
 
   void* p = heap.try_allocate(32, 8);
   REQUIRE(p != nullptr);
@@ -85,7 +95,7 @@ TEST_CASE("the usage lines of the API documentation compile and run", "[heap][ap
   heap.deallocate(p);
   heap.collect(true);
 
-  std::vector<int, ferroc::heap_allocator<int, ferroc::MmapAlloc>> v{heap};
+  std::vector<int, ferroc::heap_allocator<int, ferroc::OsAlloc>> v{heap};
   v.assign(1000, 7);
   CHECK(v.size() == 1000);
   CHECK(heap.usable_size(v.data()) >= 1000 * sizeof(int));
@@ -109,6 +119,14 @@ TEST_CASE("the usage lines of the API documentation compile and run", "[heap][ap
 
 // ---- basic allocation ----------------------------------------------------
 
+#if defined(_WIN32)
+// Whether the byte at `p` is readable: its page's protection.
+static bool readable(void const* p) {
+  MEMORY_BASIC_INFORMATION info{};
+  REQUIRE(::VirtualQuery(p, &info, sizeof info) == sizeof info);
+  return info.State == MEM_COMMIT && (info.Protect & (PAGE_NOACCESS | PAGE_GUARD)) == 0;
+}
+#else
 // Whether the kernel can read a byte at `p`: write(2) from an inaccessible
 // address fails with EFAULT instead of faulting the process.
 static bool readable(void const* p) {
@@ -119,9 +137,10 @@ static bool readable(void const* p) {
   ::close(fds[1]);
   return ok;
 }
+#endif
 
 TEST_CASE("MmapAlloc protects and unprotects whole OS pages", "[heap][base]") {
-  ferroc::MmapAlloc base;
+  ferroc::OsAlloc base;
   std::size_t const page = ferroc::detail::os_page_size();
   auto* chunk = static_cast<unsigned char*>(base.allocate(3 * page, page));
   REQUIRE(chunk != nullptr);
@@ -687,7 +706,7 @@ TEST_CASE("many blocks of every size class never overlap", "[heap]") {
 // ---- several heaps on one Arenas -------------------------------------------
 
 TEST_CASE("a block freed through another heap of the same arenas", "[heap]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx1{arenas};
   MmapContext cx2{arenas};
   MmapHeap heap1{cx1};
@@ -726,7 +745,7 @@ TEST_CASE("a block freed through another heap of the same arenas", "[heap]") {
 }
 
 TEST_CASE("blocks freed into full pages, locally and remotely, are found again", "[heap]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx1{arenas};
   MmapContext cx2{arenas};
   MmapHeap heap{cx1};
@@ -777,10 +796,10 @@ TEST_CASE("blocks freed into full pages, locally and remotely, are found again",
 
 TEST_CASE("heap_allocator in standard containers", "[heap][heap_allocator]") {
   Fixture f;
-  using IntAlloc = ferroc::heap_allocator<int, ferroc::MmapAlloc>;
-  using CharAlloc = ferroc::heap_allocator<char, ferroc::MmapAlloc>;
+  using IntAlloc = ferroc::heap_allocator<int, ferroc::OsAlloc>;
+  using CharAlloc = ferroc::heap_allocator<char, ferroc::OsAlloc>;
   using String = std::basic_string<char, std::char_traits<char>, CharAlloc>;
-  using PairAlloc = ferroc::heap_allocator<std::pair<const int, String>, ferroc::MmapAlloc>;
+  using PairAlloc = ferroc::heap_allocator<std::pair<const int, String>, ferroc::OsAlloc>;
   using Map = std::map<int, String, std::less<>, PairAlloc>;
 
   SECTION("vector") {
@@ -845,7 +864,7 @@ TEST_CASE("heap_allocator in standard containers", "[heap][heap_allocator]") {
     CHECK(a != c);
     CHECK_FALSE(std::allocator_traits<IntAlloc>::is_always_equal::value);
     using LongAlloc = std::allocator_traits<IntAlloc>::rebind_alloc<long>;
-    static_assert(std::is_same_v<LongAlloc, ferroc::heap_allocator<long, ferroc::MmapAlloc>>);
+    static_assert(std::is_same_v<LongAlloc, ferroc::heap_allocator<long, ferroc::OsAlloc>>);
     const LongAlloc la{a};
     CHECK(la == LongAlloc{b});
     CHECK(la != LongAlloc{c});

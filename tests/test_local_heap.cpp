@@ -81,7 +81,7 @@ static_assert(!std::is_copy_assignable_v<LocalHeap>);
 static_assert(!std::is_move_assignable_v<LocalHeap>);
 static_assert(std::is_nothrow_constructible_v<LocalHeap, ferroc::Arenas<Base>&>);
 static_assert(std::is_nothrow_constructible_v<LocalHeap, ferroc::Arenas<Base>&, ferroc::HeapEnd>);
-static_assert(!std::is_default_constructible_v<LocalHeap>, "only over MmapAlloc");
+static_assert(!std::is_default_constructible_v<LocalHeap>, "only over OsAlloc");
 static_assert(!std::is_convertible_v<ferroc::Arenas<Base>&, LocalHeap>, "explicit");
 static_assert(noexcept(std::declval<LocalHeap&>().try_allocate(1, 16)));
 static_assert(noexcept(std::declval<LocalHeap&>().allocate_zeroed(1, 16)));
@@ -95,7 +95,7 @@ static_assert(std::is_same_v<decltype(std::declval<LocalHeap&>().allocator<int>(
 static_assert(
     std::is_same_v<decltype(std::declval<LocalHeap&>().resource()), std::pmr::memory_resource*>);
 #if !FERROC_STAT
-static_assert(sizeof(ferroc::LocalHeap<ferroc::MmapAlloc>) < 2048,
+static_assert(sizeof(ferroc::LocalHeap<ferroc::OsAlloc>) < 2048,
               "local_heap.hpp documents a LocalHeap of under 2 KiB");
 #endif
 

@@ -29,7 +29,7 @@ struct Block {
 
 // Allocates about `total` bytes in blocks of 64 B..32 KiB (log-uniform: as
 // many small as medium blocks), touching every byte.
-std::size_t fill_heap(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>& blocks,
+std::size_t fill_heap(ferroc::Heap<ferroc::OsAlloc>& heap, std::vector<Block>& blocks,
                       std::size_t total, ferroc_test::Rng& rng) {
   std::size_t allocated = 0;
   while (allocated < total) {
@@ -46,7 +46,7 @@ std::size_t fill_heap(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>&
 }
 
 // Frees the blocks in a random order, checking their contents on the way.
-std::size_t free_all(ferroc::Heap<ferroc::MmapAlloc>& heap, std::vector<Block>& blocks,
+std::size_t free_all(ferroc::Heap<ferroc::OsAlloc>& heap, std::vector<Block>& blocks,
                      ferroc_test::Rng& rng) {
   for (std::size_t i = blocks.size(); i > 1; --i) {
     std::swap(blocks[i - 1], blocks[rng.below(i)]);
@@ -95,7 +95,7 @@ std::size_t collect_slack(std::size_t baseline) {
 TEST_CASE("collect(true) returns freed memory to the OS", "[rss]") {
   constexpr std::size_t workload = 256 * MiB;
   ferroc_test::Rng rng(0x0055'0000'0256ULL);
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
 
@@ -127,7 +127,7 @@ TEST_CASE("collect(true) returns freed memory to the OS", "[rss]") {
 }
 
 TEST_CASE("collect(true) returns freed huge and large blocks to the OS", "[rss]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
   const std::size_t start_segments = arenas.segments_in_use();
@@ -151,7 +151,7 @@ TEST_CASE("collect(true) returns freed huge and large blocks to the OS", "[rss]"
 }
 
 TEST_CASE("a slot reused before its purge is zeroed for allocate_zeroed") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   arenas.set_purge_delay_ms(60'000); // nothing is purged during the test
   constexpr std::size_t huge = 6 * MiB;
   {
@@ -201,7 +201,7 @@ TEST_CASE("a slot reused before its purge is zeroed for allocate_zeroed") {
 }
 
 TEST_CASE("collect(true) purges released slots before their delay", "[rss]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   arenas.set_purge_delay_ms(60'000);
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
@@ -231,7 +231,7 @@ TEST_CASE("collect(true) purges released slots before their delay", "[rss]") {
 }
 
 TEST_CASE("released slots are purged after the delay without a forced collect", "[rss]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   arenas.set_purge_delay_ms(1);
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
@@ -263,7 +263,7 @@ TEST_CASE("released slots are purged after the delay without a forced collect", 
 }
 
 TEST_CASE("free pages of segments still in use are purged after the delay", "[rss]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   arenas.set_purge_delay_ms(1);
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
@@ -308,7 +308,7 @@ TEST_CASE("free pages of segments still in use are purged after the delay", "[rs
 
 TEST_CASE("a heap back to light work gives back what other threads freed, without collect",
           "[rss]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   arenas.set_purge_delay_ms(1);
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
@@ -361,7 +361,7 @@ TEST_CASE("a heap back to light work gives back what other threads freed, withou
 
 TEST_CASE("huge blocks taken again after a purge find their slots kept, until huge blocks stop",
           "[rss][purge]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   arenas.set_purge_delay_ms(1);
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};

@@ -25,9 +25,9 @@ using ferroc_test::KiB;
 using ferroc_test::MiB;
 using ferroc_test::Rng;
 
-using MmapArenas = ferroc::Arenas<ferroc::MmapAlloc>;
-using MmapContext = ferroc::Context<ferroc::MmapAlloc>;
-using MmapHeap = ferroc::Heap<ferroc::MmapAlloc>;
+using MmapArenas = ferroc::Arenas<ferroc::OsAlloc>;
+using MmapContext = ferroc::Context<ferroc::OsAlloc>;
+using MmapHeap = ferroc::Heap<ferroc::OsAlloc>;
 
 constexpr std::size_t slot_count = 10000;
 
@@ -252,7 +252,7 @@ TEST_CASE("random operations agree with the shadow model", "[shadow][stress]") {
               operations);
   INFO("seed " << seed << " (set FERROC_TEST_SEED to replay)");
 
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
   {
     MmapContext cx{arenas};
@@ -271,7 +271,7 @@ TEST_CASE("random operations with frees through other heaps", "[shadow][stress]"
               static_cast<unsigned long long>(seed), operations);
   INFO("seed " << seed << " (set FERROC_TEST_SEED to replay)");
 
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
   {
     MmapContext cx{arenas};

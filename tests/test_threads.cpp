@@ -31,9 +31,9 @@ using ferroc_test::fill_pattern;
 using ferroc_test::KiB;
 using ferroc_test::MiB;
 
-using MmapArenas = ferroc::Arenas<ferroc::MmapAlloc>;
-using MmapContext = ferroc::Context<ferroc::MmapAlloc>;
-using MmapHeap = ferroc::Heap<ferroc::MmapAlloc>;
+using MmapArenas = ferroc::Arenas<ferroc::OsAlloc>;
+using MmapContext = ferroc::Context<ferroc::OsAlloc>;
+using MmapHeap = ferroc::Heap<ferroc::OsAlloc>;
 
 // A block in flight from its producer to the thread that frees it.
 struct Item {
@@ -129,7 +129,7 @@ TEST_CASE("8 threads free each other's blocks", "[threads][stress]") {
   const auto per_thread = static_cast<std::uint32_t>(100000 * ferroc_test::test_scale());
   constexpr std::size_t batch_size = 64;
 
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
   std::vector<Mailbox> mailboxes(thread_count);
   // produced[t] is final once done[t] is set (release/acquire pair).
@@ -223,7 +223,7 @@ TEST_CASE("8 threads free each other's blocks", "[threads][stress]") {
 }
 
 TEST_CASE("blocks outlive their heap and are freed from another thread", "[threads][abandon]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
   CHECK(arenas.abandoned_segments() == 0);
 
@@ -283,7 +283,7 @@ TEST_CASE("blocks outlive their heap and are freed from another thread", "[threa
 }
 
 TEST_CASE("a new heap reclaims abandoned segments while blocks are live", "[threads][abandon]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
 
   // A thread allocates and exits, keeping every other block alive.
@@ -355,7 +355,7 @@ TEST_CASE("a new heap reclaims abandoned segments while blocks are live", "[thre
 
 TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them",
           "[threads][abandon][large]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   const std::size_t start_segments = arenas.segments_in_use();
   // Sizes of several large classes: they share slices of the same segments.
   constexpr std::size_t sizes[] = {80 * KiB, 200 * KiB, 700 * KiB, 1536 * KiB};
@@ -416,7 +416,7 @@ TEST_CASE("large blocks of a dead heap come back to the heap that reclaims them"
 
 TEST_CASE("a new heap leaves alone abandoned segments that cannot serve it",
           "[threads][abandon][large]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   // Threads that each fill large segments with 1 MiB blocks and exit,
   // leaving the blocks live: their segments are abandoned full.
   constexpr std::size_t block = 1024 * KiB;
@@ -471,7 +471,7 @@ TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]"
   // One owner allocates; four threads free disjoint quarters concurrently,
   // all pushing onto the same pages' thread-free lists. The owner then
   // reuses the memory.
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx{arenas};
   MmapHeap heap{cx};
   const std::size_t count = 40000 * ferroc_test::test_scale();
@@ -521,7 +521,7 @@ TEST_CASE("many threads free into one heap's pages at once", "[threads][stress]"
 
 TEST_CASE("a page counts the blocks other threads free to it, and its owner trusts the count",
           "[threads][stress]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx{arenas};
   MmapHeap heap{cx};
   auto page_of = [](void* p) { return ferroc::detail::segment_of(p)->page_of(p); };
@@ -574,7 +574,7 @@ TEST_CASE("a page counts the blocks other threads free to it, and its owner trus
 
 TEST_CASE("a page that runs dry takes back what other threads freed, counted as they pushed",
           "[threads][stress]") {
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx{arenas};
   MmapHeap heap{cx};
   // Rounds of: fill whole pages, have four threads free all but one block
@@ -631,7 +631,7 @@ TEST_CASE("a page that runs dry takes back what other threads freed, counted as 
 // the allocation slow path).
 TEST_CASE("heap_allocator and heap_resource stay with their container",
           "[threads][heap_allocator]") {
-  using IntAlloc = ferroc::heap_allocator<int, ferroc::MmapAlloc>;
+  using IntAlloc = ferroc::heap_allocator<int, ferroc::OsAlloc>;
   using Traits = std::allocator_traits<IntAlloc>;
   static_assert(!Traits::propagate_on_container_copy_assignment::value);
   static_assert(!Traits::propagate_on_container_move_assignment::value);
@@ -639,10 +639,10 @@ TEST_CASE("heap_allocator and heap_resource stay with their container",
   using Vec = std::vector<int, IntAlloc>;
   using PmrVec = std::pmr::vector<int>;
 
-  MmapArenas arenas{ferroc::MmapAlloc{}};
+  MmapArenas arenas{ferroc::OsAlloc{}};
   MmapContext cx{arenas};
   MmapHeap mine_heap{cx};
-  ferroc::heap_resource<ferroc::MmapAlloc> mine_resource{mine_heap};
+  ferroc::heap_resource<ferroc::OsAlloc> mine_resource{mine_heap};
 
   // The other thread builds its containers on its own heap, hands them
   // over, and keeps allocating from that heap while this thread grows the
@@ -653,7 +653,7 @@ TEST_CASE("heap_allocator and heap_resource stay with their container",
   std::thread other([&] {
     MmapContext other_cx{arenas};
     MmapHeap other_heap{other_cx};
-    ferroc::heap_resource<ferroc::MmapAlloc> other_resource{other_heap};
+    ferroc::heap_resource<ferroc::OsAlloc> other_resource{other_heap};
     Vec v(1000, 7, IntAlloc{other_heap});
     PmrVec pv(1000, 9, &other_resource);
     theirs = &v;

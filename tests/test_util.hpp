@@ -10,7 +10,19 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include <psapi.h>
+#else
 #include <unistd.h>
+#endif
 
 // FERROC_TEST_SANITIZED is 1 when the tests are built with AddressSanitizer,
 // ThreadSanitizer or MemorySanitizer: they shadow and quarantine memory, so
@@ -139,6 +151,18 @@ private:
   std::uint64_t state_[4]{};
 };
 
+#if defined(_WIN32)
+// Resident set size of this process in bytes (its working set, which
+// K32GetProcessMemoryInfo of kernel32 reports without psapi.dll), or 0 when
+// it cannot be read.
+inline std::size_t resident_bytes() noexcept {
+  PROCESS_MEMORY_COUNTERS counters{};
+  counters.cb = sizeof counters;
+  if (::K32GetProcessMemoryInfo(::GetCurrentProcess(), &counters, sizeof counters) == 0)
+    return 0;
+  return counters.WorkingSetSize;
+}
+#else
 // Resident set size of this process in bytes (Linux /proc/self/statm), or 0
 // when it cannot be read.
 inline std::size_t resident_bytes() {
@@ -155,6 +179,7 @@ inline std::size_t resident_bytes() {
   }
   return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
+#endif
 
 inline bool is_aligned(const void* p, std::size_t align) noexcept {
   return (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;

@@ -18,12 +18,12 @@
 
 namespace {
 
-using Arenas = ferroc::Arenas<ferroc::MmapAlloc>;
-using Context = ferroc::Context<ferroc::MmapAlloc>;
-using Heap = ferroc::Heap<ferroc::MmapAlloc>;
+using Arenas = ferroc::Arenas<ferroc::OsAlloc>;
+using Context = ferroc::Context<ferroc::OsAlloc>;
+using Heap = ferroc::Heap<ferroc::OsAlloc>;
 
 struct Fixture {
-  Arenas arenas{ferroc::MmapAlloc{}};
+  Arenas arenas{ferroc::OsAlloc{}};
   Context cx{arenas};
   Heap heap{cx};
 };
@@ -144,7 +144,7 @@ TEST_CASE("destroy frees every block of a heap at once, and the heap goes on", "
 
 TEST_CASE("a Context made with Reclaim::none leaves dead heaps' blocks alone on destroy",
           "[heap][destroy]") {
-  Arenas arenas{ferroc::MmapAlloc{}};
+  Arenas arenas{ferroc::OsAlloc{}};
   // A heap that goes away with live blocks of several kinds: its segments
   // are abandoned to the arenas.
   std::vector<void*> left;

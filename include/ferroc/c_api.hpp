@@ -13,15 +13,12 @@
 #include <cstring>
 #include <limits>
 
-#include <pthread.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include "ferroc/arena/segment_map.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/free_checks.hpp"
+#include "ferroc/detail/os.hpp"
 #include "ferroc/detail/os_page.hpp"
 #include "ferroc/global/default_global.hpp"
 
@@ -50,18 +47,24 @@ inline void* zero_size_block() noexcept {
   using namespace detail;
   std::uintptr_t start = zero_size_region.load(memory_order_acquire);
   if (start == 0) {
-    void* region = ::mmap(nullptr, zero_size_region_bytes, PROT_NONE,
-                          MAP_PRIVATE | map_anonymous | map_noreserve, -1, 0);
-    if (region == MAP_FAILED)
+    void* region = reserve_inaccessible(zero_size_region_bytes);
+    if (region == nullptr)
       return nullptr;
     // acq_rel: publishes the reservation; acquire sees another thread's.
     if (!zero_size_region.compare_exchange_strong(start, reinterpret_cast<std::uintptr_t>(region),
                                                   memory_order_acq_rel, memory_order_acquire))
-      ::munmap(region, zero_size_region_bytes); // another thread was first: use its region
+      release_reservation(region,
+                          zero_size_region_bytes); // another thread was first: use its region
     else
       start = reinterpret_cast<std::uintptr_t>(region);
   }
-  std::uintptr_t const offset = zero_size_next.fetch_add(min_align, memory_order_relaxed);
+  // The region's first address is never handed out: free looks a pointer
+  // up by its byte before (segment_map_contains masks p - 1), and when the
+  // region starts at a segment boundary right after a segment of ours (as
+  // Windows, which packs reservations at 64 KiB steps, may place it) that
+  // byte is the segment's.
+  std::uintptr_t const offset =
+      zero_size_next.fetch_add(min_align, memory_order_relaxed) + min_align;
   if (offset >= zero_size_region_bytes)
     return nullptr;
   return reinterpret_cast<void*>(start + offset);
@@ -128,7 +131,12 @@ inline void free_sized(void* p, std::size_t size) noexcept {
 
 /// \cond internal
 inline bool mul_overflows(std::size_t count, std::size_t size, std::size_t* total) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
   return __builtin_mul_overflow(count, size, total);
+#else
+  *total = count * size;
+  return size != 0 && *total / size != count;
+#endif
 }
 /// \endcond
 
@@ -323,10 +331,8 @@ inline int trim() noexcept {
 /// thread cancelled inside would unwind through noexcept frames and end
 /// the process. Allocates nothing. Any thread; never throws.
 inline void print_stats() noexcept {
-  int old_state = PTHREAD_CANCEL_ENABLE;
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
+  [[maybe_unused]] detail::NoCancelScope const no_cancel;
   ferroc::print_stats();
-  pthread_setcancelstate(old_state, nullptr);
 }
 
 /// fe_stats: `ferroc::stats()` in the C layout of `CStats`, ferroc.h's

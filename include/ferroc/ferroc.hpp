@@ -12,7 +12,7 @@
 #include "ferroc/detail/config.hpp"
 
 #include "ferroc/base/base_alloc.hpp"
-#include "ferroc/base/mmap.hpp"
+#include "ferroc/base/os_alloc.hpp"
 #include "ferroc/base/span.hpp"
 #include "ferroc/base/static.hpp"
 

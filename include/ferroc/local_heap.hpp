@@ -18,7 +18,7 @@
 
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
-#include "ferroc/base/mmap.hpp"
+#include "ferroc/base/os_alloc.hpp"
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
@@ -28,8 +28,6 @@
 #include "ferroc/heap/heap_allocator.hpp"
 
 #if !FERROC_SINGLE_THREADED
-#include <pthread.h>
-
 #include "ferroc/global/default_global.hpp"
 #endif
 
@@ -54,14 +52,14 @@ namespace detail {
 /// another thread uses the heap.
 class HeapThread {
 public:
-  HeapThread() noexcept : id_(::pthread_self()) {}
+  HeapThread() noexcept : id_(current_thread()) {}
   void check(void const* heap) const noexcept {
-    if (::pthread_equal(id_, ::pthread_self()) == 0)
+    if (!same_thread(id_, current_thread()))
       report_fault(Fault::wrong_thread, heap);
   }
 
 private:
-  ::pthread_t id_;
+  ThreadId id_;
 };
 #else
 /// Nothing to remember outside checked mode (or with one thread).
@@ -126,8 +124,8 @@ private:
 /// counters), fine on a thread's stack. Nothing is allocated until the
 /// first allocation.
 ///
-/// @tparam B the base allocator of its Arenas (MmapAlloc, Static, ...).
-template <BaseAlloc B = MmapAlloc> class LocalHeap {
+/// @tparam B the base allocator of its Arenas (OsAlloc, Static, ...).
+template <BaseAlloc B = OsAlloc> class LocalHeap {
 public:
   /// The base allocator type of its Arenas.
   using Base = B;
@@ -136,10 +134,9 @@ public:
   /// A heap over the process-wide allocator's Arenas
   /// (`DefaultGlobal::arenas()`, constant-initialised and never destroyed);
   /// `end` tells what becomes of its live blocks when it ends. Allocates
-  /// nothing and never throws. Only over MmapAlloc, in a multithreaded
+  /// nothing and never throws. Only over OsAlloc, in a multithreaded
   /// build (the global layer's).
-  explicit LocalHeap(
-      HeapEnd end = HeapEnd::keep_blocks) noexcept requires std::same_as<B, MmapAlloc>
+  explicit LocalHeap(HeapEnd end = HeapEnd::keep_blocks) noexcept requires std::same_as<B, OsAlloc>
       : LocalHeap(DefaultGlobal::arenas(), end) {}
 #endif
 

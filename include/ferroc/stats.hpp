@@ -15,9 +15,8 @@
 #include <cstdint>
 #include <cstdio>
 
-#include <unistd.h>
-
 #include "ferroc/detail/config.hpp"
+#include "ferroc/detail/os.hpp"
 #include "ferroc/detail/stats.hpp"
 #include "ferroc/heap/size_class.hpp"
 
@@ -145,13 +144,7 @@ public:
   }
 
   void flush() noexcept {
-    std::size_t done = 0;
-    while (done < len_) {
-      ssize_t const n = ::write(fd_, buf_ + done, len_ - done);
-      if (n <= 0)
-        break;
-      done += static_cast<std::size_t>(n);
-    }
+    write_fd(fd_, buf_, len_);
     len_ = 0;
   }
 
@@ -186,7 +179,7 @@ inline char const* human_bytes(std::uint64_t bytes, char (&out)[24]) noexcept {
 /// nothing: it formats into a buffer on the stack and writes it with
 /// `write`, so it may run inside a malloc replacement, at exit too. A
 /// failing write is ignored. Any thread; never throws.
-inline void print_stats(Stats const& s, int fd = STDERR_FILENO) noexcept {
+inline void print_stats(Stats const& s, int fd = detail::stderr_fd) noexcept {
   using ull = unsigned long long;
   detail::StatsWriter w(fd);
   char a[24], b[24];

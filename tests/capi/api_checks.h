@@ -22,18 +22,51 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(_WIN32)
+#include <windows.h>
+#else
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #include "check.h"
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
 
+#if defined(_WIN32)
+static inline size_t os_page(void) {
+  SYSTEM_INFO info;
+  GetSystemInfo(&info);
+  return info.dwPageSize;
+}
+/* Memory of the OS, not of any allocator: the "foreign" mapping. */
+static inline void* os_map(size_t size) {
+  return VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+static inline void os_unmap(void* p, size_t size) {
+  (void)size;
+  VirtualFree(p, 0, MEM_RELEASE);
+}
+static inline void set_env(char const* name, char const* value) {
+  _putenv_s(name, value);
+}
+#else
 static inline size_t os_page(void) {
   long const page = sysconf(_SC_PAGESIZE);
   return page > 0 ? (size_t)page : 4096;
 }
+static inline void* os_map(size_t size) {
+  void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+static inline void os_unmap(void* p, size_t size) {
+  munmap(p, size);
+}
+static inline void set_env(char const* name, char const* value) {
+  setenv(name, value, 1);
+}
+#endif
 
 static inline int is_aligned(void const* p, size_t align) {
   return ((uintptr_t)p & (align - 1)) == 0;
@@ -642,15 +675,14 @@ static unsigned char foreign_global[256];
 static void check_foreign_free(void) {
   unsigned char on_stack[256];
   size_t const page = os_page();
-  unsigned char* mapped = (unsigned char*)mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
-                                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned char* mapped = (unsigned char*)os_map(4 * page);
   void* other = api_foreign_block();
-  REQUIRE(mapped != (unsigned char*)MAP_FAILED);
+  REQUIRE(mapped != NULL);
   memset(on_stack, 0x11, sizeof on_stack);
   memset(foreign_global, 0x22, sizeof foreign_global);
   memset(mapped, 0x33, 4 * page);
 
-  setenv("FERROC_ON_INVALID_FREE", "ignore", 1);
+  set_env("FERROC_ON_INVALID_FREE", "ignore");
 #if !FERROC_CHECKED /* checked mode aborts instead (tests/checked) */
   FE(free)(opaque_ptr(on_stack));
   FE(free)(opaque_ptr(on_stack + 16));
@@ -672,7 +704,7 @@ static void check_foreign_free(void) {
   CHECK(on_stack[0] == 0x11 && on_stack[255] == 0x11 && on_stack[16] == 0x11);
   CHECK(foreign_global[0] == 0x22 && foreign_global[32] == 0x22);
   CHECK(mapped[0] == 0x33 && mapped[page + 16] == 0x33);
-  munmap(mapped, 4 * page);
+  os_unmap(mapped, 4 * page);
 
   /* And the allocator still works. */
   {

@@ -10,7 +10,19 @@
 #include <cstdio>
 #include <cstdlib>
 
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include <psapi.h>
+#else
 #include <unistd.h>
+#endif
 
 // FERROC_GLOBAL_TEST_SANITIZED is 1 under AddressSanitizer, ThreadSanitizer
 // or MemorySanitizer: they shadow and quarantine memory, so resident-set
@@ -112,6 +124,18 @@ inline bool holds(void const* p, std::size_t size, std::uint64_t tag) noexcept {
   return true;
 }
 
+#if defined(_WIN32)
+// Resident set size of this process in bytes (its working set, which
+// K32GetProcessMemoryInfo of kernel32 reports without psapi.dll), or 0 when
+// it cannot be read.
+inline std::size_t resident_bytes() noexcept {
+  PROCESS_MEMORY_COUNTERS counters{};
+  counters.cb = sizeof counters;
+  if (::K32GetProcessMemoryInfo(::GetCurrentProcess(), &counters, sizeof counters) == 0)
+    return 0;
+  return counters.WorkingSetSize;
+}
+#else
 // Resident set size of this process in bytes (Linux /proc/self/statm), or 0
 // when it cannot be read.
 inline std::size_t resident_bytes() noexcept {
@@ -126,5 +150,6 @@ inline std::size_t resident_bytes() noexcept {
     return 0;
   return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
+#endif
 
 } // namespace ferroc_global_test

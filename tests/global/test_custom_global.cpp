@@ -37,7 +37,7 @@ using RegionA =
 using RegionB =
     ferroc::Global<ferroc::Static<(1 << 24)>, ferroc::ThreadExit::pthread_key, RegionBTag>;
 using TlGlobal =
-    ferroc::Global<ferroc::MmapAlloc, ferroc::ThreadExit::thread_local_dtor, ThreadLocalTag>;
+    ferroc::Global<ferroc::OsAlloc, ferroc::ThreadExit::thread_local_dtor, ThreadLocalTag>;
 using Default = ferroc::DefaultGlobal;
 
 // True when [p, p + size) lies inside the Static region that G owns.

@@ -19,7 +19,7 @@ namespace {
 #endif
 
 TEST_CASE("Heap::allocate is try_allocate under its old name", "[deprecated]") {
-  ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+  ferroc::Arenas arenas{ferroc::OsAlloc{}};
   ferroc::Context cx{arenas};
   ferroc::Heap heap{cx};
   void* p = heap.allocate(100);

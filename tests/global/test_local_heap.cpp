@@ -50,7 +50,7 @@ static_assert(!std::is_convertible_v<ferroc::HeapEnd, ferroc::LocalHeap<>>, "exp
 TEST_CASE("LocalHeap in one line: over the process-wide Arenas, blocks interchangeable",
           "[global][local_heap]") {
   ferroc::LocalHeap heap;
-  static_assert(std::is_same_v<decltype(heap), ferroc::LocalHeap<ferroc::MmapAlloc>>);
+  static_assert(std::is_same_v<decltype(heap), ferroc::LocalHeap<ferroc::OsAlloc>>);
   CHECK(&heap.arenas() == &G::arenas());
   CHECK(heap.heap().context().reclaim() == ferroc::Reclaim::none);
 
@@ -139,7 +139,7 @@ TEST_CASE("LocalHeap keep_blocks: another thread frees its blocks after it went 
 }
 
 TEST_CASE("LocalHeap free_blocks: every segment goes back when it ends", "[global][local_heap]") {
-  ferroc::Arenas<ferroc::MmapAlloc>& arenas = G::arenas();
+  ferroc::Arenas<ferroc::OsAlloc>& arenas = G::arenas();
   std::size_t const in_use = arenas.segments_in_use();
   std::size_t const abandoned = arenas.abandoned_segments();
   for (int round = 0; round < 3; ++round) {

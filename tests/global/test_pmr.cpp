@@ -68,7 +68,7 @@ private:
 };
 
 struct OtherTag {};
-using OtherGlobal = ferroc::Global<ferroc::MmapAlloc, ferroc::ThreadExit::pthread_key, OtherTag>;
+using OtherGlobal = ferroc::Global<ferroc::OsAlloc, ferroc::ThreadExit::pthread_key, OtherTag>;
 
 } // namespace
 
@@ -249,14 +249,14 @@ TEST_CASE("pmr: global_resource of a custom Global", "[global][pmr]") {
 }
 
 TEST_CASE("pmr: heap_resource over one Heap", "[global][pmr][heap]") {
-  auto arenas = std::make_unique<ferroc::Arenas<ferroc::MmapAlloc>>(ferroc::MmapAlloc{});
+  auto arenas = std::make_unique<ferroc::Arenas<ferroc::OsAlloc>>(ferroc::OsAlloc{});
   {
     ferroc::Context cx{*arenas};
     ferroc::Heap heap{cx};
     ferroc::Context cx2{*arenas};
     ferroc::Heap heap2{cx2};
-    ferroc::heap_resource<ferroc::MmapAlloc> res{heap};
-    ferroc::heap_resource<ferroc::MmapAlloc> res2{heap2};
+    ferroc::heap_resource<ferroc::OsAlloc> res{heap};
+    ferroc::heap_resource<ferroc::OsAlloc> res2{heap2};
     CHECK(&res.heap() == &heap);
 
     // Resources over heaps of the same Arenas are interchangeable.
@@ -281,11 +281,11 @@ TEST_CASE("pmr: heap_resource over one Heap", "[global][pmr][heap]") {
     CHECK_THROWS_AS(res.allocate(std::size_t{1} << 50), std::bad_alloc);
 
     // Over another Arenas: not equal.
-    auto other = std::make_unique<ferroc::Arenas<ferroc::MmapAlloc>>(ferroc::MmapAlloc{});
+    auto other = std::make_unique<ferroc::Arenas<ferroc::OsAlloc>>(ferroc::OsAlloc{});
     {
       ferroc::Context ocx{*other};
       ferroc::Heap oheap{ocx};
-      ferroc::heap_resource<ferroc::MmapAlloc> ores{oheap};
+      ferroc::heap_resource<ferroc::OsAlloc> ores{oheap};
       CHECK_FALSE(res.is_equal(ores));
       CHECK_FALSE(ores.is_equal(res));
       std::pmr::unsynchronized_pool_resource pool{&ores};

@@ -4,6 +4,10 @@
 /// \file
 /// MmapAlloc: memory from the OS.
 
+#if defined(_WIN32)
+#error "ferroc: MmapAlloc (ferroc/base/mmap.hpp) is POSIX only; use ferroc/base/os_alloc.hpp"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 
@@ -61,7 +65,8 @@ inline namespace FERROC_CONFIG_NS {
 ///
 /// It holds no state: all instances are interchangeable, copies are cheap,
 /// and every member may run on any thread at the same time (each is one or
-/// a few system calls). The default base of the global allocator.
+/// a few system calls). The default base of the global allocator on POSIX
+/// systems (`OsAlloc`, ferroc/base/os_alloc.hpp).
 struct MmapAlloc {
   /// Fresh mappings read as zero.
   static constexpr bool is_zeroed = true;

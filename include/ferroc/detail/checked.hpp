@@ -31,14 +31,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <unistd.h>
-#if defined(__linux__)
-#include <sys/auxv.h>
-#endif
-
 #include "ferroc/detail/atomic.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/os.hpp"
 
 /// Checked mode. 1: checked mode, as this file describes; 0 (default): none
 /// of it is compiled. CMake: -DFERROC_CHECKED=ON.
@@ -123,12 +119,7 @@ inline char const* fault_message(Fault f) noexcept {
   for (std::size_t i = first; i < sizeof digits && n < sizeof line - 1; ++i)
     line[n++] = digits[i];
   line[n++] = '\n';
-  for (std::size_t done = 0; done < n;) {
-    ssize_t const w = ::write(STDERR_FILENO, line + done, n - done);
-    if (w <= 0)
-      break;
-    done += static_cast<std::size_t>(w);
-  }
+  write_fd(stderr_fd, line, n);
   std::abort();
 }
 
@@ -156,26 +147,34 @@ constexpr std::uint64_t rotr64(std::uint64_t x, unsigned r) noexcept {
 // not resist an attacker who can read our memory.
 inline char const secret_anchor = 0;
 
-// Secure mode also mixes in the 16 random bytes the kernel gives every
-// process at exec (AT_RANDOM): the anchor's address alone is known to
-// whoever knows where the code is loaded, and is the same in every run of
-// a program built without position independence or run without
-// address-space randomisation. Read through the auxiliary vector, without
-// a system call or a lock, and kept: every thread derives the same value
-// from the same bytes, so threads that race to store it store the same.
+// Secure mode also mixes in bytes the OS gives the process (os_entropy:
+// on Linux the 16 random bytes the kernel gives every process at exec,
+// AT_RANDOM): the anchor's address alone is known to whoever knows where
+// the code is loaded, and is the same in every run of a program built
+// without position independence or run without address-space
+// randomisation. Read without a system call or a lock, and kept.
 inline atomic<std::uint64_t> random_secret_value{0};
 
 FERROC_COLD inline std::uint64_t read_random_secret() noexcept {
-  std::uint64_t words[2] = {0, 0};
-#if defined(__linux__)
-  if (auto const at = ::getauxval(AT_RANDOM); at != 0)
-    std::memcpy(words, reinterpret_cast<void const*>(at), sizeof words);
-#endif
+  std::uint64_t words[2];
+  os_entropy(words);
   std::uint64_t const value = mix64(words[0] ^ rotl64(words[1], 17)) | 1; // never 0: "unread"
-  // relaxed: the value is the same whoever stores it; nothing else is
-  // published with it.
-  random_secret_value.store(value, memory_order_relaxed);
-  return value;
+  if constexpr (os_entropy_is_fixed) {
+    // relaxed: every thread derives the same value from the same bytes, so
+    // threads that race to store it store the same; nothing else is
+    // published with it.
+    random_secret_value.store(value, memory_order_relaxed);
+    return value;
+  } else {
+    // Each call reads other bytes: the first value published is the
+    // process's. relaxed: the one order of this atomic's changes settles
+    // which that is; nothing else is published with it.
+    std::uint64_t expected = 0;
+    if (!random_secret_value.compare_exchange_strong(expected, value, memory_order_relaxed,
+                                                     memory_order_relaxed))
+      return expected;
+    return value;
+  }
 }
 
 inline std::uint64_t random_secret() noexcept {

@@ -40,6 +40,9 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FERROC_SPIN_PAUSE() __builtin_ia32_pause()
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>
+#define FERROC_SPIN_PAUSE() _mm_pause()
 #elif defined(__aarch64__)
 #define FERROC_SPIN_PAUSE() __asm__ __volatile__("yield")
 #else

@@ -11,7 +11,7 @@
 /// library `ferroc_separate` (CMake target `ferroc::separate`, which sets the
 /// macro for its users), where they are compiled once: the declarations
 /// below tell each file that the classes of the default configuration
-/// (`Arenas`, `Context` and `Heap` over `MmapAlloc`, `DefaultGlobal` and its
+/// (`Arenas`, `Context` and `Heap` over `OsAlloc`, `DefaultGlobal` and its
 /// resource) are instantiated elsewhere. The fast paths stay inline in every
 /// file, so the code a call runs is the same in both modes; only the
 /// slow-path functions move into the library. Other configurations (a
@@ -23,16 +23,16 @@
 
 #if FERROC_SEPARATE_COMPILATION
 
-#include "ferroc/base/mmap.hpp"
+#include "ferroc/base/os_alloc.hpp"
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/heap.hpp"
 
 namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 
-extern template class Arenas<MmapAlloc>;
-extern template class Context<MmapAlloc>;
-extern template class Heap<MmapAlloc>;
+extern template class Arenas<OsAlloc>;
+extern template class Context<OsAlloc>;
+extern template class Heap<OsAlloc>;
 
 } // namespace FERROC_CONFIG_NS
 } // namespace ferroc

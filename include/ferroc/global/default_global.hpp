@@ -6,9 +6,7 @@
 // API and the operator new replacement need no more, so the drop-in library
 // needs no C++ runtime for them.
 
-#include <unistd.h>
-
-#include "ferroc/base/mmap.hpp"
+#include "ferroc/base/os_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/separate_compilation.hpp"
 #include "ferroc/global/global.hpp"
@@ -20,12 +18,13 @@ inline namespace FERROC_CONFIG_NS {
 class Ferroc;
 
 /// The default global allocator: OS memory, a heap per thread, released by
-/// a pthread key destructor. `Ferroc` (global/resource.hpp) is its tag and
+/// the OS's thread-exit callback (a pthread key destructor; on Windows a
+/// fiber-local storage callback). `Ferroc` (global/resource.hpp) is its tag and
 /// its std::pmr face.
-using DefaultGlobal = Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+using DefaultGlobal = Global<OsAlloc, ThreadExit::os_key, Ferroc>;
 
 #if FERROC_SEPARATE_COMPILATION
-extern template class Global<MmapAlloc, ThreadExit::pthread_key, Ferroc>;
+extern template class Global<OsAlloc, ThreadExit::os_key, Ferroc>;
 #endif
 
 /// Statistics of the default global allocator: every thread's heap, those
@@ -38,7 +37,7 @@ inline Stats stats() noexcept {
 
 /// Prints `stats()` as a table to file descriptor `fd` (stderr by default),
 /// without allocating. Never throws. Any thread.
-inline void print_stats(int fd = STDERR_FILENO) noexcept {
+inline void print_stats(int fd = detail::stderr_fd) noexcept {
   print_stats(stats(), fd);
 }
 

@@ -7,14 +7,13 @@
 #include <new>
 #include <type_traits>
 
-#include <pthread.h>
-
 #include "ferroc/arena/arenas.hpp"
 #include "ferroc/base/base_alloc.hpp"
-#include "ferroc/base/mmap.hpp"
+#include "ferroc/base/os_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/no_destroy.hpp"
+#include "ferroc/detail/os.hpp"
 #include "ferroc/heap/context.hpp"
 #include "ferroc/heap/guard_pages.hpp"
 #include "ferroc/heap/heap.hpp"
@@ -29,8 +28,8 @@
 // Thread-local storage of the per-thread heap pointer. Initial-exec TLS is
 // one load off the thread pointer, with no call into the dynamic linker, and
 // needs no allocation (a library that replaces malloc must not allocate to
-// find its heap).
-#if defined(__GNUC__) || defined(__clang__)
+// find its heap). Windows has no such model (MinGW's g++ emulates TLS).
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
 #define FERROC_TLS_MODEL __attribute__((tls_model("initial-exec")))
 #else
 #define FERROC_TLS_MODEL
@@ -58,9 +57,13 @@ template <class B> constexpr bool region_fits_global() noexcept {
 
 /// How a global allocator learns that a thread ends, to release its heap.
 enum class ThreadExit {
-  /// A pthread key destructor. Needs no allocation to register, so it is the
-  /// choice for a malloc replacement.
-  pthread_key,
+  /// The OS's thread-exit callback of a key: a pthread key destructor on
+  /// POSIX, a fiber-local storage callback (FlsAlloc) on Windows, which also
+  /// runs for the thread that ends the process. Needs no allocation to
+  /// register, so it is the choice for a malloc replacement.
+  os_key,
+  /// The same as `os_key`, by its name from before Windows was supported.
+  pthread_key = os_key,
   /// A C++ `thread_local` destructor (registration may allocate through
   /// the C++ runtime).
   thread_local_dtor,
@@ -80,10 +83,10 @@ enum class ThreadExit {
 /// Thread-safe: every member may be called from any thread at any time,
 /// also before main() and after it returns. No member throws.
 ///
-/// @tparam B the base allocator (MmapAlloc, Static, ...).
+/// @tparam B the base allocator (OsAlloc, Static, ...).
 /// @tparam Exit how a thread's end is noticed (see ThreadExit).
 /// @tparam Tag any type, to tell apart Globals over the same base.
-template <BaseAlloc B, ThreadExit Exit = ThreadExit::pthread_key, class Tag = void> class Global {
+template <BaseAlloc B, ThreadExit Exit = ThreadExit::os_key, class Tag = void> class Global {
   static_assert(
       detail::region_fits_global<B>(),
       "ferroc::Global over a Static<N> region: N must be at least two segments and 64 "
@@ -295,9 +298,9 @@ private:
     if (thread_heap_ != placeholder())
       return thread_heap_;
     // After its thread_local destructor has run, a thread that allocates
-    // again (from a later destructor) gets a pthread key destructor instead.
-    bool const use_key = Exit == ThreadExit::pthread_key || thread_exited_;
-    pthread_key_t key{};
+    // again (from a later destructor) gets an OS key's callback instead.
+    bool const use_key = Exit == ThreadExit::os_key || thread_exited_;
+    detail::ThreadKey key{};
     if (use_key && !ensure_key(key))
       return nullptr;
     ThreadData* td = take_thread_data();
@@ -307,7 +310,7 @@ private:
     // From here on, registrations that allocate (they may, inside the C
     // library) are served by the new heap instead of recursing into us.
     if (use_key) {
-      pthread_setspecific(key, td);
+      detail::thread_key_set(key, td);
     } else if constexpr (Exit == ThreadExit::thread_local_dtor) {
       // The first use of this thread_local registers its destructor.
       exit_guard().td = td;
@@ -319,16 +322,16 @@ private:
   // be made. Threads that find none each make one, and the first to
   // publish it wins (the others delete theirs): nobody waits for another
   // thread, which a forked child may not have.
-  static bool ensure_key(pthread_key_t& key) noexcept {
-    static_assert(std::is_integral_v<pthread_key_t> &&
-                  sizeof(pthread_key_t) <= sizeof(std::uintptr_t));
+  static bool ensure_key(detail::ThreadKey& key) noexcept {
+    static_assert(std::is_integral_v<detail::ThreadKey> &&
+                  sizeof(detail::ThreadKey) <= sizeof(std::uintptr_t));
     auto& published = state_.value.key_plus_one;
     // acquire: the key's creation in the thread that published it happens
     // before our use of the key.
     std::uintptr_t word = published.load(detail::memory_order_acquire);
     if (word == 0) {
-      pthread_key_t mine{};
-      if (pthread_key_create(&mine, &on_thread_exit) != 0)
+      detail::ThreadKey mine{};
+      if (!detail::thread_key_create(mine, &on_thread_exit))
         return false;
       std::uintptr_t expected = 0;
       word = static_cast<std::uintptr_t>(mine) + 1;
@@ -336,12 +339,12 @@ private:
       // with acquire; relaxed on failure: the winner's key is loaded below.
       if (!published.compare_exchange_strong(expected, word, detail::memory_order_release,
                                              detail::memory_order_relaxed)) {
-        pthread_key_delete(mine);
+        detail::thread_key_delete(mine);
         // acquire: as the load above, for the winner's key.
         word = published.load(detail::memory_order_acquire);
       }
     }
-    key = static_cast<pthread_key_t>(word - 1);
+    key = static_cast<detail::ThreadKey>(word - 1);
     return true;
   }
 
@@ -448,7 +451,7 @@ private:
     }
   }
 
-  static void on_thread_exit(void* td) noexcept {
+  static void FERROC_THREAD_EXIT_CALL on_thread_exit(void* td) noexcept {
     if (td != nullptr)
       release_thread(static_cast<ThreadData*>(td));
   }

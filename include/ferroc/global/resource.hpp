@@ -6,7 +6,7 @@
 #include <new>
 
 #include "ferroc/base/base_alloc.hpp"
-#include "ferroc/base/mmap.hpp"
+#include "ferroc/base/os_alloc.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/no_destroy.hpp"
 #include "ferroc/detail/throw.hpp"

@@ -35,8 +35,7 @@
 // Part of Heap: ferroc/heap/heap.hpp declares these members and includes
 // this file at its end; included alone, this file pulls its parent in.
 
-#include <sched.h>
-
+#include "ferroc/detail/os.hpp"
 #include "ferroc/heap/heap.hpp"
 #include "ferroc/heap/secure_random.hpp"
 
@@ -413,7 +412,7 @@ template <BaseAlloc B> FERROC_MEMBER_INLINE void Heap<B>::back_off(unsigned spin
   if (spins < 64)
     FERROC_SPIN_PAUSE();
   else
-    sched_yield();
+    detail::yield_thread();
 }
 
 /// Frees a block from a thread without a Heap of these Arenas: always the
