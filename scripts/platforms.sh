@@ -17,6 +17,9 @@
 # A target's cross compiler missing is a failure, and so is its emulator (every test fails to
 # start): scripts/setup.sh installs both.
 
+# root and jobs are scripts/test.sh's.
+# shellcheck disable=SC2154
+
 # name|toolchain file (cmake/toolchains/<it>.cmake)|page sizes in KiB
 platform_targets=(
   "aarch64|aarch64-linux-gnu|4 16 64" # Linux on arm64 runs with any of the three

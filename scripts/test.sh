@@ -218,7 +218,7 @@ fi
 
 if [ -n "$platforms" ]; then
   # The cross builds use their own compilers, whatever --compiler says.
-  # shellcheck source=platforms.sh
+  # shellcheck source-path=SCRIPTDIR source=platforms.sh
   . "$root/scripts/platforms.sh"
   if [ "$platforms" = all ]; then
     platforms="$(platform_names)"
