@@ -60,7 +60,12 @@ inline void* zero_size_block() noexcept {
     else
       start = reinterpret_cast<std::uintptr_t>(region);
   }
-  std::uintptr_t const offset = zero_size_next.fetch_add(min_align, memory_order_relaxed);
+  // One step in: free and realloc ask the segment map about p - 1 (as
+  // segment_of masks it), which must fall in the region too, never in a
+  // segment that ends where the region begins (mmap packs them so on
+  // 32-bit targets).
+  std::uintptr_t const offset =
+      zero_size_next.fetch_add(min_align, memory_order_relaxed) + min_align;
   if (offset >= zero_size_region_bytes)
     return nullptr;
   return reinterpret_cast<void*>(start + offset);
