@@ -111,7 +111,10 @@ TEST_CASE("pmr: allocate and deallocate through the resource", "[global][pmr]") 
 
   // Failure throws (memory_resource::allocate never returns null) ...
   CHECK_THROWS_AS(r->allocate(ferroc_global_test::beyond_address_space), std::bad_alloc);
-  CHECK_THROWS_AS(r->allocate(std::numeric_limits<std::size_t>::max() / 2, 64), std::bad_alloc);
+  CHECK_THROWS_AS(r->allocate(std::max(std::numeric_limits<std::size_t>::max() / 2,
+                                       ferroc_global_test::beyond_address_space),
+                              64),
+                  std::bad_alloc);
   // ... while the non-throwing calls answer nullptr.
   ferroc::Ferroc& f = ferroc::Ferroc::instance();
   CHECK(f.try_allocate(ferroc_global_test::beyond_address_space) == nullptr);
