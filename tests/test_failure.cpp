@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -47,6 +48,7 @@ struct FailState {
   std::size_t mismatches = 0;                 // deallocate of a chunk or size never handed out
   std::size_t misaligned = 0;                 // chunks not aligned as asked
   std::size_t bad_decommits = 0;              // decommit of a range outside every live chunk
+  bool refuse_decommits = false;              // decommit leaves every range committed
   std::map<std::uintptr_t, std::size_t> live; // chunk start -> size
 };
 
@@ -95,7 +97,7 @@ struct FailingBase {
     inner.deallocate(p, size);
   }
 
-  void decommit(void* p, std::size_t size) noexcept {
+  bool decommit(void* p, std::size_t size) noexcept {
     {
       const std::lock_guard lock{state->mutex};
       ++state->decommits;
@@ -104,8 +106,10 @@ struct FailingBase {
       const bool inside = it != state->live.begin() &&
                           (--it, at >= it->first && at + size <= it->first + it->second);
       state->bad_decommits += inside ? 0 : 1;
+      if (state->refuse_decommits)
+        return false;
     }
-    inner.decommit(p, size);
+    return inner.decommit(p, size);
   }
 };
 
@@ -488,4 +492,72 @@ TEST_CASE("a freed large block goes back to the base in one decommit", "[failure
     heap.deallocate(kept);
   }
   check_all_returned(state);
+}
+
+// allocate_zeroed after a decommit: blocks of every size kind are dirtied,
+// freed and decommitted (collect(true)), then taken again zeroed; every
+// byte must read zero. On a system with 16 or 64 KiB pages some areas are
+// no whole OS pages and stay committed, and a base that refuses leaves
+// everything committed: either way they hold old data and must be cleared.
+template <class B> void check_zeroed_after_decommit(ferroc::Heap<B>& heap) {
+  namespace fd = ferroc::detail;
+  std::size_t const sizes[] = {8,
+                               100,
+                               fd::small_block_max,
+                               fd::small_block_max + 1,
+                               fd::medium_block_max,
+                               fd::medium_block_max + 1,
+                               300 * KiB,
+                               fd::large_block_max,
+                               fd::large_block_max + 1,
+                               fd::segment_size + fd::segment_size / 2};
+  for (std::size_t const size : sizes) {
+    // Enough blocks to fill a few pages of the kind, so that whole pages
+    // and segments are freed.
+    std::size_t const count = std::clamp<std::size_t>(2 * MiB / size, 2, 256);
+    std::vector<void*> blocks(count);
+    for (int round = 0; round < 2; ++round) {
+      for (void*& p : blocks) {
+        p = heap.try_allocate(size);
+        REQUIRE(p != nullptr);
+        std::memset(p, 0xa5, heap.usable_size(p));
+      }
+      for (void* p : blocks)
+        heap.deallocate(p);
+      heap.collect(true);
+      for (void*& p : blocks) {
+        p = heap.allocate_zeroed(size);
+        REQUIRE(p != nullptr);
+        const auto* bytes = static_cast<const unsigned char*>(p);
+        INFO("size " << size << ", round " << round);
+        REQUIRE(std::all_of(bytes, bytes + size, [](unsigned char b) { return b == 0; }));
+      }
+      for (void* p : blocks)
+        heap.deallocate(p);
+      heap.collect(true);
+    }
+  }
+}
+
+TEST_CASE("zeroed blocks of every kind read zero after a decommit", "[failure][purge]") {
+  SECTION("MmapAlloc, on this system's page size") {
+    ferroc::Arenas arenas{ferroc::MmapAlloc{}};
+    ferroc::Context cx{arenas};
+    ferroc::Heap heap{cx};
+    check_zeroed_after_decommit(heap);
+    CHECK(arenas.decommitted_bytes() > 0);
+  }
+  SECTION("a base that refuses every decommit") {
+    FailState state;
+    state.refuse_decommits = true;
+    {
+      ferroc::Arenas arenas{FailingBase{&state}};
+      ferroc::Context cx{arenas};
+      ferroc::Heap heap{cx};
+      check_zeroed_after_decommit(heap);
+      CHECK(state.decommits > 0);
+      CHECK(arenas.decommitted_bytes() == 0); // nothing counts as decommitted
+    }
+    check_all_returned(state);
+  }
 }

@@ -122,7 +122,7 @@ static bool readable(void const* p) {
 
 TEST_CASE("MmapAlloc protects and unprotects whole OS pages", "[heap][base]") {
   ferroc::MmapAlloc base;
-  std::size_t const page = ferroc::detail::os_page_size;
+  std::size_t const page = ferroc::detail::os_page_size();
   auto* chunk = static_cast<unsigned char*>(base.allocate(3 * page, page));
   REQUIRE(chunk != nullptr);
   chunk[page] = 42;

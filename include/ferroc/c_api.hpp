@@ -22,6 +22,7 @@
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
 #include "ferroc/detail/free_checks.hpp"
+#include "ferroc/detail/os_page.hpp"
 #include "ferroc/global/default_global.hpp"
 
 namespace ferroc {
@@ -50,7 +51,7 @@ inline void* zero_size_block() noexcept {
   std::uintptr_t start = zero_size_region.load(memory_order_acquire);
   if (start == 0) {
     void* region = ::mmap(nullptr, zero_size_region_bytes, PROT_NONE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                          MAP_PRIVATE | map_anonymous | map_noreserve, -1, 0);
     if (region == MAP_FAILED)
       return nullptr;
     // acq_rel: publishes the reservation; acquire sees another thread's.
@@ -246,25 +247,18 @@ inline void* memalign(std::size_t align, std::size_t size) noexcept {
   return aligned(std::bit_ceil(align), size);
 }
 
-/// \cond internal
-inline std::size_t os_page() noexcept {
-  long const page = ::sysconf(_SC_PAGESIZE);
-  return page > 0 ? static_cast<std::size_t>(page) : detail::os_page_size;
-}
-/// \endcond
-
 /// The body of fe_valloc (ferroc.h). Its contract:
 ///
 /// \copydoc fe_valloc
 inline void* valloc(std::size_t size) noexcept {
-  return aligned(os_page(), size);
+  return aligned(detail::os_page_size(), size);
 }
 
 /// The body of fe_pvalloc (ferroc.h). Its contract:
 ///
 /// \copydoc fe_pvalloc
 inline void* pvalloc(std::size_t size) noexcept {
-  std::size_t const page = os_page();
+  std::size_t const page = detail::os_page_size();
   std::size_t const rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
   if (rounded < size)
     return out_of_memory();

@@ -632,6 +632,15 @@ static void check_valloc_pvalloc(void) {
     FE(free)(v);
     FE(free)(pv);
   }
+  /* memalign to the real page, whatever its size (4, 16 or 64 KiB). */
+  for (i = 0; i < sizeof vsizes / sizeof vsizes[0]; ++i) {
+    size_t const n = opaque_size(vsizes[i]);
+    void* m = FE(memalign)(page, n);
+    CHECK_MSG(m != NULL && is_aligned(m, page), "memalign(%zu, %zu) = %p", page, n, m);
+    if (m != NULL && n != 0)
+      memset(m, 4, n);
+    FE(free)(m);
+  }
 }
 
 /* Pointers of no Ferroc block, with FERROC_ON_INVALID_FREE=ignore, are

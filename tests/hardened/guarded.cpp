@@ -124,12 +124,13 @@ void check_guarded(void* block, std::size_t size, char const* what) {
   check(!faults(p + end - 1, true), what);
   check(faults(p + end, true), what);
   check(faults(p + end, false), what);
-  std::size_t const into_page = reinterpret_cast<std::uintptr_t>(p) % 4096;
+  std::size_t const os_page = ferroc::detail::os_page_size();
+  std::size_t const into_page = reinterpret_cast<std::uintptr_t>(p) % os_page;
   if (into_page != 0)
     check(!faults(p - 1, false), what);
   // Unless the block starts right after the header (the largest ones).
   auto* header_end = reinterpret_cast<char*>(ferroc::detail::segment_of(p)) +
-                     ferroc::detail::align_up(ferroc::detail::segment_header_size, 4096);
+                     ferroc::detail::align_up(ferroc::detail::segment_header_size, os_page);
   if (p - into_page > header_end) {
     check(faults(p - into_page - 1, false), what);
     check(faults(p - into_page - 1, true), what);
@@ -248,11 +249,11 @@ int run_explicit() {
     check(p != nullptr && !is_guarded(p), "over a Static region a guarded request is ordinary");
     check(!faults(p + 48, true), "no guard over a Static region");
     heap.deallocate(p);
-    void* big = in.heap.try_allocate_guarded(ferroc::detail::guarded_size_max + 1);
-    check(big != nullptr && !is_guarded(big), "past guarded_size_max an ordinary block");
+    void* big = in.heap.try_allocate_guarded(ferroc::detail::guarded_size_max() + 1);
+    check(big != nullptr && !is_guarded(big), "past guarded_size_max() an ordinary block");
     in.heap.deallocate(big);
-    void* max = in.heap.try_allocate_guarded(ferroc::detail::guarded_size_max);
-    check_guarded(max, ferroc::detail::guarded_size_max, "guarded_size_max itself is guarded");
+    void* max = in.heap.try_allocate_guarded(ferroc::detail::guarded_size_max());
+    check_guarded(max, ferroc::detail::guarded_size_max(), "guarded_size_max() itself is guarded");
     in.heap.deallocate(max);
   }
 
@@ -295,7 +296,7 @@ int run_sample_all(bool expect) {
     if (expect)
       check(faults(static_cast<char*>(m), false), "a read after free of a sampled block faults");
   }
-  void* big = capi::malloc(ferroc::detail::guarded_size_max + 1);
+  void* big = capi::malloc(ferroc::detail::guarded_size_max() + 1);
   check(big != nullptr && !is_guarded(big), "sampling skips sizes past the bound");
   capi::free(big);
   if (failures == 0)

@@ -200,11 +200,14 @@ FERROC_MEMBER_INLINE std::size_t Arenas<B>::purge_arena(Arena& a, unsigned gen,
   }
   // relaxed: the slots' in-use bits are ours (see Arena::xpurge); another
   // purger may have done some of them between our hint and our claim.
-  std::uint64_t const pending = a.xpurge[gen].load(detail::memory_order_relaxed) & held;
+  std::uint64_t pending = a.xpurge[gen].load(detail::memory_order_relaxed) & held;
   for (std::uint64_t m = pending; m != 0;) {
     auto const first = static_cast<std::size_t>(std::countr_zero(m));
     auto const count = static_cast<std::size_t>(std::countr_one(m >> first));
-    decommit(start + first * detail::segment_size, count * detail::segment_size);
+    // A run the base left committed keeps its purge bits: it still holds
+    // old data, and waits for the next round.
+    if (!decommit(start + first * detail::segment_size, count * detail::segment_size))
+      pending &= ~run_mask(first, count);
     m &= ~run_mask(first, count);
   }
   if constexpr (detail::stats_enabled)

@@ -60,13 +60,15 @@ FERROC_MEMBER_INLINE void Arenas<B>::release(std::uint32_t arena, std::uint32_t 
   if constexpr (DecommitBase<B>) {
     // relaxed: a setting.
     std::int64_t const delay = purge_delay_ns_.load(detail::memory_order_relaxed);
-    if (delay > 0) {
+    std::byte* start = a.xstart.load(detail::memory_order_relaxed) + slot * detail::segment_size;
+    // A range the base left committed waits for a purge like a delayed
+    // release: its slots then do not count as zero when claimed again.
+    if (delay > 0 || !decommit(start, count * detail::segment_size)) {
       release_delayed(a, mask);
-      purge();
+      if (delay > 0)
+        purge();
       return;
     }
-    std::byte* start = a.xstart.load(detail::memory_order_relaxed) + slot * detail::segment_size;
-    decommit(start, count * detail::segment_size);
   }
   // release: the decommit and every write to the slots happen before a
   // claimer's acquire sees them free.

@@ -184,11 +184,14 @@ public:
 
   /// \cond internal
   /// Gives the physical memory of a range of our segments back to a
-  /// decommitting base, and counts it (see decommitted_bytes).
-  void decommit(void* p, std::size_t size) noexcept requires DecommitBase<B> {
-    base().decommit(p, size);
+  /// decommitting base, and counts it (see decommitted_bytes). Returns
+  /// false when the base left it committed: it then holds its old data.
+  bool decommit(void* p, std::size_t size) noexcept requires DecommitBase<B> {
+    if (!base().decommit(p, size))
+      return false;
     // relaxed: a count that orders nothing (a decommit is a system call).
     decommitted_.fetch_add(size, detail::memory_order_relaxed);
+    return true;
   }
   /// \endcond
 

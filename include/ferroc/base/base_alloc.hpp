@@ -40,8 +40,11 @@ concept BaseAlloc = requires(B& base, void* p, std::size_t size, std::size_t ali
 /// range stays reserved. `B::decommit_zeroes` says whether it then reads as
 /// zero again (true for `MADV_DONTNEED` on private anonymous memory).
 ///
-/// - `decommit(p, size)`: whole OS pages inside a chunk the base handed
-///   out; the range stays usable and is backed again when touched.
+/// - `decommit(p, size)`: a range inside a chunk the base handed out; the
+///   range stays usable and is backed again when touched. Returns whether
+///   it was decommitted: false leaves it committed with its contents (a
+///   range that is not made of whole OS pages, detail::os_page_size(), or
+///   a refusal of the OS), and the caller then takes it to hold old data.
 ///   `noexcept`; any thread, several at the same time.
 ///
 /// Over such a base the arenas give memory back after a purge delay
@@ -51,7 +54,7 @@ template <class B>
 concept DecommitBase = BaseAlloc<B> && requires(B& base, void* p, std::size_t size) {
   {std::bool_constant<B::decommit_zeroes>{}};
   { base.decommit(p, size) }
-  noexcept->std::same_as<void>;
+  noexcept->std::same_as<bool>;
 };
 
 /// Optional capability: make whole OS pages of a chunk inaccessible, and

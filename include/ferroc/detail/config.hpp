@@ -134,8 +134,14 @@ namespace detail {
 /// FERROC_SINGLE_THREADED: one thread uses the library.
 inline constexpr bool single_threaded = FERROC_SINGLE_THREADED != 0;
 
-// OS page size assumed for decommit granularity and page-aligned areas.
-inline constexpr std::size_t os_page_size = 4096;
+/// The page the compile-time layout is made of: segment headers end on it,
+/// secure mode's segment guards are this large, huge blocks are rounded to
+/// it. Where the real OS page is larger, the ranges of the layout that are
+/// not whole OS pages are neither decommitted nor protected (the bases
+/// refuse them, see MmapAlloc; the real page is detail::os_page_size(),
+/// ferroc/detail/os_page.hpp). Also the page size assumed where there is
+/// no OS to ask (a fixed region on bare metal).
+inline constexpr std::size_t layout_page_size = 4096;
 
 // A segment is the unit an arena hands out: aligned to its own size, so any
 // block finds its segment header by masking its address.
@@ -194,12 +200,13 @@ inline constexpr std::size_t direct_size_max = 1024;
 inline constexpr std::size_t min_align = 16;
 
 // Page areas start at least this aligned: the first page's area follows
-// the segment header, which is rounded up to it. An OS page by default; a
-// sixteenth of a small page below 64 KiB pages, so that a small geometry
-// does not lose most of a first page to the rounding (its first page's
-// area then cannot be decommitted, see Context).
+// the segment header, which is rounded up to it. A layout page by default;
+// a sixteenth of a small page below 64 KiB pages, so that a small geometry
+// does not lose most of a first page to the rounding. A first page's area
+// that does not start on a real OS page is never decommitted (see
+// page_area_decommits).
 inline constexpr std::size_t page_area_align =
-    small_page_size / 16 < os_page_size ? small_page_size / 16 : os_page_size;
+    small_page_size / 16 < layout_page_size ? small_page_size / 16 : layout_page_size;
 
 // On 64-bit targets a page keeps the number of blocks on its remote-free
 // list in the top 16 bits of the list's word (Page::xthread_free), so its

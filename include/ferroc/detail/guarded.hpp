@@ -23,7 +23,7 @@
 /// sample (try_allocate, allocate_zeroed, try_allocate_fast and what calls
 /// them: malloc, operator new, reallocate when it moves), the intervals
 /// drawn at random with a mean of N. A sample falls on an ordinary block
-/// (and the count goes on) for a size past guarded_size_max (a segment
+/// (and the count goes on) for a size past guarded_size_max() (a segment
 /// less its header and the guard page), an alignment above an OS page,
 /// and while guarded_blocks_max guarded blocks exist. Secure mode without
 /// the free checks (FERROC_FREE_CHECKS=0) does not sample. The release

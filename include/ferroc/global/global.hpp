@@ -366,10 +366,15 @@ private:
     constexpr std::size_t chunk = detail::thread_data_chunk;
     constexpr std::size_t per_chunk = chunk / sizeof(ThreadData);
     static_assert(per_chunk >= 1);
-    constexpr std::size_t guard = detail::guard_pages<B> ? detail::os_page_size : 0;
     constexpr std::size_t align = alignof(ThreadData) > 64 ? alignof(ThreadData) : 64;
-    static_assert(guard % align == 0, "the slots after the first guard stay aligned");
-    constexpr std::size_t size = chunk + 2 * guard;
+    // The guards are whole OS pages (of the real size); the slots after the
+    // first one stay aligned, and the chunk (a multiple of 64 KiB) ends on
+    // an OS page for the second.
+    static_assert(chunk % 65536 == 0);
+    std::size_t guard = 0;
+    if constexpr (detail::guard_pages<B>)
+      guard = detail::max_of(detail::os_page_size(), align);
+    std::size_t const size = chunk + 2 * guard;
     void* const raw = arenas().base().allocate(size, guard > align ? guard : align);
     if (raw == nullptr)
       return nullptr;
@@ -380,7 +385,7 @@ private:
         return nullptr;
       }
     }
-    if constexpr (guard != 0) {
+    if constexpr (detail::guard_pages<B>) {
       detail::protect_guard(arenas().base(), raw, guard);
       detail::protect_guard(arenas().base(), static_cast<std::byte*>(raw) + guard + chunk, guard);
     }

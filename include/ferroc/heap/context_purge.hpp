@@ -101,30 +101,41 @@ FERROC_MEMBER_INLINE void Context<B>::decommit_pages(Segment* seg, std::uint64_t
   if constexpr (DecommitBase<B>) {
     std::byte* run = nullptr;
     std::size_t run_size = 0;
+    std::uint64_t run_pages = 0;
+    // The pages of a run count as decommitted only when the base says so:
+    // one it left committed still holds old data (allocate_zeroed).
+    auto const flush = [&]() noexcept {
+      if (run == nullptr || !arenas_->decommit(run, run_size))
+        return;
+      for (std::uint64_t r = run_pages; r != 0; r &= r - 1) {
+        Page& done = seg->pages[std::countr_zero(r)];
+        done.mem_is_zero = B::decommit_zeroes;
+        if constexpr (detail::stats_enabled) {
+          if (!done.decommitted) {
+            done.decommitted = true;
+            arenas_->counters().committed.sub(done.area_size);
+          }
+        }
+      }
+    };
     for (std::uint64_t m = pages; m != 0; m &= m - 1) {
       Page& pg = seg->pages[std::countr_zero(m)];
-      // Page 0's area starts on an OS page when the header fills whole
-      // OS pages (the default geometry); otherwise it stays committed.
+      // A page whose area is not whole OS pages stays committed: page 0's
+      // area after a header of the 4 KiB layout on a 16 or 64 KiB page
+      // system, or the small pages of a small geometry there.
       if (pg.mem_is_zero || !detail::page_area_decommits(&pg))
         continue;
       if (run != nullptr && run + run_size == pg.area) {
         run_size += pg.area_size;
       } else {
-        if (run != nullptr)
-          arenas_->decommit(run, run_size);
+        flush();
         run = pg.area;
         run_size = pg.area_size;
+        run_pages = 0;
       }
-      pg.mem_is_zero = B::decommit_zeroes;
-      if constexpr (detail::stats_enabled) {
-        if (!pg.decommitted) {
-          pg.decommitted = true;
-          arenas_->counters().committed.sub(pg.area_size);
-        }
-      }
+      run_pages |= m & (~m + 1);
     }
-    if (run != nullptr)
-      arenas_->decommit(run, run_size);
+    flush();
   } else {
     (void)seg, (void)pages;
   }

@@ -2,16 +2,19 @@
 #pragma once
 
 /// \file
-/// Secure mode's guard pages: OS pages made inaccessible between the
+/// Secure mode's guard pages: pages made inaccessible between the
 /// allocator's metadata and the blocks, over a base that can protect pages
-/// (ProtectBase). A linear overflow or underflow of a block then faults
-/// before it reaches a header: every segment (small, medium, large) has
+/// (ProtectBase). They are pages of the compile-time layout (4 KiB,
+/// layout_page_size): on a system with larger OS pages (16 or 64 KiB on
+/// some ARM64 and POWER kernels) a guard that is not made of whole OS pages
+/// is refused by the base and left out, as any refused guard is. A linear overflow or underflow of
+/// a block then faults before it reaches a header: every segment (small, medium, large) has
 ///
 ///     [ header | guard | page areas ...                      | guard ]
 ///     ^ segment start  ^ segment_header_size                 ^ segment end - guard
 ///
 /// so the first block of the first page starts right after a guard and the
-/// last page (or slice) ends one OS page early; the blocks of the last
+/// last page (or slice) ends one layout page early; the blocks of the last
 /// small or medium page end right at the end guard (end_blocks_at_guard).
 /// A large segment's slice 0 holds the header only: the whole rest of it
 /// is the guard, so the first large block (on slice 1) has a guard right
@@ -19,7 +22,7 @@
 /// starts on a slice and takes whole slices). A huge segment has the
 /// header, a guard over the whole gap between the header and the block
 /// (one page, or up to the block's alignment), the block, and a guard right
-/// after the block's usable end (huge blocks are rounded to OS pages).
+/// after the block's usable end (huge blocks are rounded to layout pages).
 ///
 /// Guards are protected when a segment is set up on slots fresh from its
 /// arena and made accessible again when the segment's memory goes back to
@@ -67,11 +70,11 @@ namespace detail {
 template <class B> inline constexpr bool guard_pages = secure&& ProtectBase<B>;
 
 /// Whether the geometry has room for a segment's guards: the header ends on
-/// an OS page, the header and a guard leave half of the first small page,
+/// a layout page, the header and a guard leave half of the first small page,
 /// and the first and last page of each kind, and the slices of a large
 /// segment, still hold a block of the largest class of their kind.
 inline constexpr bool guard_geometry = [] {
-  constexpr std::size_t g = os_page_size;
+  constexpr std::size_t g = layout_page_size;
   constexpr auto last = [](std::size_t shift) {
     return static_cast<std::uint32_t>((segment_size >> shift) - 1);
   };
@@ -87,10 +90,11 @@ static_assert(segment_shift != 22 || small_page_shift != 16 || medium_page_shift
                   guard_geometry,
               "secure mode: the default geometry has room for guard pages");
 
-/// The size of the guard pages of segments over base `B`: an OS page, or 0
+/// The size of the guard pages of segments over base `B`: a layout page, or 0
 /// without guards (the release layout).
 template <class B>
-inline constexpr std::size_t segment_guard = (guard_pages<B> && guard_geometry) ? os_page_size : 0;
+inline constexpr std::size_t segment_guard = (guard_pages<B> && guard_geometry) ? layout_page_size
+                                                                                : 0;
 
 /// Guard ranges protected now, in the whole process: a statistic (for tests
 /// and reports; a refused protection is not counted).
@@ -103,7 +107,7 @@ inline std::size_t protected_guard_ranges() noexcept {
   return guard_range_count.load(memory_order_relaxed);
 }
 
-/// Makes whole OS pages [p, p + size) of a chunk of `base` a guard, counted
+/// Makes whole pages [p, p + size) of a chunk of `base` a guard, counted
 /// as `ranges`; false when the base refuses (the caller goes on without it).
 template <ProtectBase B>
 bool protect_guard(B& base, void* p, std::size_t size, std::size_t ranges = 1) noexcept {
@@ -145,21 +149,21 @@ inline GuardRanges guard_ranges_of(Segment const* seg) noexcept {
   auto* const mem = reinterpret_cast<std::byte*>(const_cast<Segment*>(seg));
   std::byte* const header_end = mem + segment_header_size;
   if (seg->kind != PageKind::huge)
-    return {header_end, os_page_size, mem + segment_size - os_page_size, os_page_size};
-  // A huge block starts on an OS page after a guard at least (see
-  // Heap::huge_layout), and its size is a multiple of OS pages.
+    return {header_end, layout_page_size, mem + segment_size - layout_page_size, layout_page_size};
+  // A huge block starts on a layout page after a guard at least (see
+  // Heap::huge_layout), and its size is a multiple of layout pages.
   Page const& pg = seg->pages[0];
   return {header_end, static_cast<std::size_t>(pg.area - header_end), pg.area + pg.block_size,
-          os_page_size};
+          layout_page_size};
 }
 
 /// The rest of slice 0 past the guard after the header (guard_slice_rest).
 inline std::byte* slice_rest_of(Segment const* seg) noexcept {
   return reinterpret_cast<std::byte*>(const_cast<Segment*>(seg)) + segment_header_size +
-         os_page_size;
+         layout_page_size;
 }
 inline constexpr std::size_t slice_rest_size =
-    large_slice_size - segment_header_size - os_page_size;
+    large_slice_size - segment_header_size - layout_page_size;
 
 /// Protects the guards of `seg`, just laid out on memory that holds none
 /// (slots fresh from an arena or a chunk of the base), and notes which the

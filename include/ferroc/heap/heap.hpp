@@ -187,7 +187,7 @@ public:
   /// costs a segment of address space and system calls. An ordinary block
   /// instead when guarded blocks are not to be had: a base without
   /// ProtectBase, checked or tracked builds, `align` above an OS page, a
-  /// size past detail::guarded_size_max, guarded_blocks_max guarded blocks
+  /// size past detail::guarded_size_max(), guarded_blocks_max guarded blocks
   /// in the process, or the kernel refusing. nullptr when out of memory;
   /// never throws. Heap's thread only.
   [[nodiscard]] void* try_allocate_guarded(std::size_t size,

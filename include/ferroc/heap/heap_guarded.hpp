@@ -38,27 +38,30 @@ inline namespace FERROC_CONFIG_NS {
 namespace detail {
 
 /// The largest guarded block: a segment less its header and the guard
-/// page (4 MiB less 12 KiB by default). A larger request, guarded or
-/// sampled, gets an ordinary block.
-inline constexpr std::size_t guarded_size_max =
-    segment_size - align_up(segment_header_size, os_page_size) - os_page_size;
+/// page, in OS pages (4 MiB less 8 KiB with 4 KiB pages, less 128 KiB with
+/// 64 KiB ones). A larger request, guarded or sampled, gets an ordinary
+/// block.
+inline std::size_t guarded_size_max() noexcept {
+  std::size_t const page = os_page_size();
+  return segment_size - align_up(segment_header_size, page) - page;
+}
 
 /// The guard page of guarded segment `seg`.
 inline std::byte* guard_page_of(Segment* seg) noexcept {
-  return reinterpret_cast<std::byte*>(seg) + segment_size - os_page_size;
+  return reinterpret_cast<std::byte*>(seg) + segment_size - os_page_size();
 }
 
 /// The first OS page after the header of guarded segment `seg`: from here
 /// to the guard page, its pages are protected while the block lives
 /// (before the block's page) and after its free (all of them).
 inline std::byte* guarded_first_page(Segment* seg) noexcept {
-  return reinterpret_cast<std::byte*>(seg) + align_up(segment_header_size, os_page_size);
+  return reinterpret_cast<std::byte*>(seg) + align_up(segment_header_size, os_page_size());
 }
 
 /// The OS page that the block of guarded segment `seg` starts in.
 inline std::byte* guarded_block_page(Segment* seg) noexcept {
   auto const area = reinterpret_cast<std::uintptr_t>(seg->pages[0].area);
-  return seg->pages[0].area - (area & (os_page_size - 1));
+  return seg->pages[0].area - (area & (os_page_size() - 1));
 }
 
 /// Stops the process when a byte before the block of guarded segment
@@ -155,7 +158,7 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_guarded(std::size_t size, std::size
     return nullptr;
   } else {
     std::size_t const a = align <= min_align ? min_align : align;
-    if (detached() || size > guarded_size_max || a > os_page_size || !is_pow2(a))
+    if (detached() || size > guarded_size_max() || a > os_page_size() || !is_pow2(a))
       return nullptr;
     if (!reserve_guarded_block())
       return nullptr;
@@ -165,8 +168,8 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_guarded(std::size_t size, std::size
       unreserve_guarded_block();
       return nullptr;
     }
-    std::byte* guard = start + segment_size - os_page_size;
-    if (!arenas.base().protect(guard, os_page_size)) {
+    std::byte* guard = start + segment_size - os_page_size();
+    if (!arenas.base().protect(guard, os_page_size())) {
       arenas.deallocate_dedicated(start, segment_size);
       unreserve_guarded_block();
       return nullptr;
@@ -178,11 +181,11 @@ FERROC_MEMBER_INLINE void* Heap<B>::allocate_guarded(std::size_t size, std::size
     std::byte* p = guard - (rounded + ((end - rounded) & (a - 1)));
     // The pages between the header and the block's page fault, and the
     // bytes of that page before the block read zero (check_guarded_front).
-    std::byte* block_page = p - (reinterpret_cast<std::uintptr_t>(p) & (os_page_size - 1));
-    std::byte* front = start + align_up(segment_header_size, os_page_size);
+    std::byte* block_page = p - (reinterpret_cast<std::uintptr_t>(p) & (os_page_size() - 1));
+    std::byte* front = start + align_up(segment_header_size, os_page_size());
     if (block_page > front &&
         !arenas.base().protect(front, static_cast<std::size_t>(block_page - front))) {
-      arenas.base().unprotect(guard, os_page_size);
+      arenas.base().unprotect(guard, os_page_size());
       arenas.deallocate_dedicated(start, segment_size);
       unreserve_guarded_block();
       return nullptr;

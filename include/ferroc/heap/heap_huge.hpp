@@ -59,7 +59,7 @@ FERROC_MEMBER_INLINE typename Heap<B>::HugeLayout Heap<B>::huge_layout(std::size
   using namespace detail;
   HugeLayout h{};
   h.align = align;
-  h.block = align_up(detail::max_of<std::size_t>(size, 1), os_page_size);
+  h.block = align_up(detail::max_of<std::size_t>(size, 1), layout_page_size);
   h.beyond = align > segment_size;
   // Secure mode: a guard after the header and one after the block.
   h.offset = h.beyond ? segment_size : align_up(segment_header_size + segment_guard<B>, align);

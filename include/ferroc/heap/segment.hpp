@@ -10,6 +10,7 @@
 #include "ferroc/detail/checked.hpp"
 #include "ferroc/detail/config.hpp"
 #include "ferroc/detail/defines.hpp"
+#include "ferroc/detail/os_page.hpp"
 #include "ferroc/detail/track.hpp"
 #include "ferroc/heap/page.hpp"
 
@@ -112,11 +113,11 @@ inline std::byte* page_area_start(Segment* seg, std::uint32_t i) noexcept {
 }
 
 /// Whether the area of free page `pg` can be decommitted: whole OS pages
-/// only, which the first page's area is not when the header is not.
+/// only (of the real page size, known at run time), which the first page's
+/// area is not when the header is not, nor a small page smaller than an OS
+/// page.
 inline bool page_area_decommits(Page const* pg) noexcept {
-  if constexpr (segment_header_size % os_page_size == 0)
-    return true;
-  return reinterpret_cast<std::uintptr_t>(pg->area) % os_page_size == 0;
+  return whole_os_pages(pg->area, pg->area_size);
 }
 
 /// Slices a large page of blocks of `block_size` bytes takes.
