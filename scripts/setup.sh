@@ -24,6 +24,14 @@ packages=(
   python3
   python3-matplotlib # benchmark plots
   doxygen            # reference documentation (scripts/docs.sh)
+  # Other targets (scripts/platforms.sh): cross compilers, and emulators for their tests
+  qemu-user
+  g++-aarch64-linux-gnu
+  g++-powerpc64le-linux-gnu
+  g++-riscv64-linux-gnu
+  g++-i686-linux-gnu
+  g++-mingw-w64-x86-64-posix # Windows, under Wine
+  wine
 )
 if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "setup: not a Debian-like system; make sure these (or their equivalents) are installed:" >&2

@@ -11,6 +11,11 @@
 #   scripts/test.sh --fuzz[=SECONDS]     # also the libFuzzer target, 60 s from the seed corpus
 #   scripts/test.sh --docs               # also the reference documentation (scripts/docs.sh):
 #                                        # Doxygen into build/docs/html, warnings are errors
+#   scripts/test.sh --platforms[=LIST]   # also other targets, cross-compiled into
+#                                        # build/platform-<name>, the tests under qemu-user
+#                                        # (scripts/platforms.sh: aarch64 with 4, 16 and 64 KiB
+#                                        # pages, ppc64le, riscv64, i686; LIST: some of them,
+#                                        # comma-separated)
 #   scripts/test.sh --all                # all of the above (what CI runs)
 #   scripts/test.sh --compiler clang     # the same with clang++ (build dirs get a -clang suffix)
 #
@@ -20,8 +25,9 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,19s/^# \{0,1\}//p' "$0"
-  echo "Options: --sanitize, --secure, --checked, --fuzz[=SECONDS], --docs, --all, --compiler gcc|clang, -h|--help"
+  sed -n '4,24s/^# \{0,1\}//p' "$0"
+  echo "Options: --sanitize, --secure, --checked, --fuzz[=SECONDS], --docs, --platforms[=LIST], --all,"
+  echo "         --compiler gcc|clang, -h|--help"
 }
 
 sanitize=0
@@ -29,6 +35,7 @@ checked=0
 secure=0
 fuzz_seconds=0
 docs=0
+platforms=""
 compiler=gcc
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,12 +45,15 @@ while [ $# -gt 0 ]; do
   --fuzz) fuzz_seconds=60 ;;
   --fuzz=*) fuzz_seconds="${1#--fuzz=}" ;;
   --docs) docs=1 ;;
+  --platforms) platforms=all ;;
+  --platforms=*) platforms="${1#--platforms=}" ;;
   --all)
     sanitize=1
     checked=1
     secure=1
     fuzz_seconds=60
     docs=1
+    platforms=all
     ;;
   --compiler)
     [ $# -ge 2 ] || {
@@ -204,6 +214,18 @@ if [ "$docs" -eq 1 ]; then
   else
     record docs FAILED "-" "$start"
   fi
+fi
+
+if [ -n "$platforms" ]; then
+  # The cross builds use their own compilers, whatever --compiler says.
+  # shellcheck source-path=SCRIPTDIR source=platforms.sh
+  . "$root/scripts/platforms.sh"
+  if [ "$platforms" = all ]; then
+    platforms="$(platform_names)"
+  fi
+  for name in ${platforms//,/ }; do
+    run_platform "$name" || true
+  done
 fi
 
 total_seconds=$((SECONDS - started))

@@ -319,9 +319,10 @@ TEST_CASE("impossible requests return nullptr without throwing", "[heap]") {
   Fixture f;
   CHECK(f.heap.try_allocate(std::numeric_limits<std::size_t>::max()) == nullptr);
   CHECK(f.heap.try_allocate(std::numeric_limits<std::size_t>::max() - 4 * MiB) == nullptr);
-  CHECK(f.heap.try_allocate(std::size_t{1} << 50U) == nullptr); // 1 PiB: beyond any address space
-  CHECK(f.heap.allocate_zeroed(std::size_t{1} << 50U) == nullptr);
-  CHECK(f.heap.allocate_at_least(std::size_t{1} << 50U).ptr == nullptr);
+  CHECK(f.heap.try_allocate(ferroc_test::beyond_address_space) ==
+        nullptr); // 1 PiB: beyond any address space
+  CHECK(f.heap.allocate_zeroed(ferroc_test::beyond_address_space) == nullptr);
+  CHECK(f.heap.allocate_at_least(ferroc_test::beyond_address_space).ptr == nullptr);
   // The heap is still usable afterwards.
   void* p = f.heap.try_allocate(64);
   REQUIRE(p != nullptr);
@@ -547,7 +548,7 @@ TEST_CASE("a failed reallocate leaves the block valid", "[heap][realloc]") {
   void* p = f.heap.try_allocate(1000);
   REQUIRE(p != nullptr);
   fill_pattern(p, 1000, 5);
-  CHECK(f.heap.reallocate(p, std::size_t{1} << 50U) == nullptr);
+  CHECK(f.heap.reallocate(p, ferroc_test::beyond_address_space) == nullptr);
   CHECK(f.heap.reallocate(p, std::numeric_limits<std::size_t>::max()) == nullptr);
   CHECK(check_pattern(p, 1000, 5));
   CHECK(f.heap.usable_size(p) >= 1000);
@@ -879,7 +880,7 @@ TEST_CASE("heap_allocator in standard containers", "[heap][heap_allocator]") {
 #if FERROC_HAS_EXCEPTIONS // else std::terminate(), tested in tests/embedded
     CHECK_THROWS_AS(alloc.allocate(std::numeric_limits<std::size_t>::max() / sizeof(int) + 1),
                     std::bad_array_new_length);
-    CHECK_THROWS_AS(alloc.allocate(std::size_t{1} << 50U), std::bad_alloc);
+    CHECK_THROWS_AS(alloc.allocate(ferroc_test::beyond_address_space), std::bad_alloc);
 #endif
   }
 }

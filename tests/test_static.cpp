@@ -50,18 +50,32 @@ std::size_t os_calls() {
          os_protect_calls.load();
 }
 
+// The kernel's mmap. 32-bit targets have SYS_mmap2, which takes the offset
+// in 4096-byte units (their SYS_mmap, where there is one, reads its
+// arguments from memory); every argument of syscall(2) is one long.
+void* kernel_mmap(void* addr, std::size_t length, int prot, int flags, int fd,
+                  std::int64_t offset) noexcept {
+#ifdef SYS_mmap2
+  return reinterpret_cast<void*>(
+      syscall(SYS_mmap2, addr, length, prot, flags, fd, static_cast<long>(offset >> 12U)));
+#else
+  return reinterpret_cast<void*>(
+      syscall(SYS_mmap, addr, length, prot, flags, fd, static_cast<long>(offset)));
+#endif
+}
+
 } // namespace
 
 extern "C" void* mmap(void* addr, std::size_t length, int prot, int flags, int fd,
                       off_t offset) noexcept {
   os_map_calls.fetch_add(1, std::memory_order_relaxed); // a counter: no ordering needed
-  return reinterpret_cast<void*>(syscall(SYS_mmap, addr, length, prot, flags, fd, offset));
+  return kernel_mmap(addr, length, prot, flags, fd, offset);
 }
 
 extern "C" void* mmap64(void* addr, std::size_t length, int prot, int flags, int fd,
                         off64_t offset) noexcept {
   os_map_calls.fetch_add(1, std::memory_order_relaxed);
-  return reinterpret_cast<void*>(syscall(SYS_mmap, addr, length, prot, flags, fd, offset));
+  return kernel_mmap(addr, length, prot, flags, fd, offset);
 }
 
 extern "C" int munmap(void* addr, std::size_t length) noexcept {

@@ -51,10 +51,23 @@
 #define FERROC_TEST_TSAN 0
 #endif
 
+// FERROC_TEST_EMULATED is 1 when the build runs its tests under an emulator
+// (FERROC_EMULATED_TESTS, e.g. qemu-user): the resident set is then the
+// emulator's, which keeps memory for every thread that ever ran.
+#ifndef FERROC_TEST_EMULATED
+#define FERROC_TEST_EMULATED 0
+#endif
+
 namespace ferroc_test {
 
 inline constexpr std::size_t KiB = std::size_t{1} << 10;
 inline constexpr std::size_t MiB = std::size_t{1} << 20;
+
+// A request that no address space can serve: 1 PiB on 64-bit targets; on
+// 32-bit ones just past PTRDIFF_MAX, since 2 GiB could still fit in 4 GiB.
+inline constexpr std::size_t beyond_address_space =
+    sizeof(std::size_t) >= 8 ? static_cast<std::size_t>(std::uint64_t{1} << 50)
+                             : static_cast<std::size_t>(PTRDIFF_MAX) + 1;
 
 // Work multiplier of the stress tests, from the environment variable
 // FERROC_TEST_SCALE: 1 (the default) is the short CI run, 10 the full run.

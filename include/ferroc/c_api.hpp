@@ -58,11 +58,10 @@ inline void* zero_size_block() noexcept {
     else
       start = reinterpret_cast<std::uintptr_t>(region);
   }
-  // The region's first address is never handed out: free looks a pointer
-  // up by its byte before (segment_map_contains masks p - 1), and when the
-  // region starts at a segment boundary right after a segment of ours (as
-  // Windows, which packs reservations at 64 KiB steps, may place it) that
-  // byte is the segment's.
+  // One step in: free and realloc ask the segment map about p - 1 (as
+  // segment_of masks it), which must fall in the region too, never in a
+  // segment that ends where the region begins (mmap packs them so on
+  // 32-bit targets, Windows at 64 KiB steps).
   std::uintptr_t const offset =
       zero_size_next.fetch_add(min_align, memory_order_relaxed) + min_align;
   if (offset >= zero_size_region_bytes)

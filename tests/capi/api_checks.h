@@ -116,21 +116,32 @@ static size_t const api_sizes[] = {
 #define API_SIZE_COUNT (sizeof api_sizes / sizeof api_sizes[0])
 
 /* Sizes no allocator can serve: their mapping would not fit in the address
- * space (at least 2^48 bytes, more than a 47-bit user space). */
+ * space (at least 2^48 bytes, more than a 47-bit user space). A 32-bit
+ * target could still map SIZE_MAX / 2 (2 GiB of 4): there the sizes start
+ * past it, where every request fails at once. */
+#if SIZE_MAX > 0xFFFFFFFFu
+#define HUGE_SIZE_HALF (SIZE_MAX / 2)
+#define HUGE_SIZE_LARGE ((size_t)1 << 62)
+#define HUGE_SIZE_MEDIUM ((size_t)1 << 48)
+#else
+#define HUGE_SIZE_HALF (SIZE_MAX / 2 + 2)
+#define HUGE_SIZE_LARGE (SIZE_MAX / 4 * 3)
+#define HUGE_SIZE_MEDIUM (SIZE_MAX / 2 + 4096)
+#endif
 static inline size_t huge_size(int i) {
   switch (i) {
   case 0:
     return opaque_size(SIZE_MAX);
   case 1:
-    return opaque_size(SIZE_MAX / 2);
+    return opaque_size(HUGE_SIZE_HALF);
   case 2:
     return opaque_size(SIZE_MAX / 2 + 1);
   case 3:
     return opaque_size(SIZE_MAX - 4096);
   case 4:
-    return opaque_size((size_t)1 << 62);
+    return opaque_size(HUGE_SIZE_LARGE);
   default:
-    return opaque_size((size_t)1 << 48);
+    return opaque_size(HUGE_SIZE_MEDIUM);
   }
 }
 #define HUGE_SIZE_COUNT 6
@@ -291,11 +302,14 @@ static void check_huge_fails(void) {
   FE(free)(keep);
 }
 
+/* 2^32 on 64-bit targets, 2^16 on 32-bit ones: its square just overflows. */
+#define HALF_WIDTH_BIT ((size_t)1 << (sizeof(size_t) * 4))
+
 static void check_overflow(void) {
   struct {
     size_t count, size;
   } const cases[] = {
-      {SIZE_MAX / 2 + 1, 2}, {2, SIZE_MAX / 2 + 1}, {(size_t)1 << 32, (size_t)1 << 32},
+      {SIZE_MAX / 2 + 1, 2}, {2, SIZE_MAX / 2 + 1}, {HALF_WIDTH_BIT, HALF_WIDTH_BIT},
       {SIZE_MAX, SIZE_MAX},  {3, SIZE_MAX / 3 + 1}, {SIZE_MAX / 16 + 1, 16},
   };
   size_t i = 0;

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "global_test_util.hpp"
+
 namespace {
 
 #if defined(__GNUC__)
@@ -30,7 +32,7 @@ TEST_CASE("Heap::allocate is try_allocate under its old name", "[deprecated]") {
   REQUIRE(q != nullptr);
   CHECK(reinterpret_cast<std::uintptr_t>(q) % 4096 == 0);
   // Non-throwing, like try_allocate: a request no arena can serve is null.
-  CHECK(heap.allocate(std::size_t{1} << 62) == nullptr);
+  CHECK(heap.allocate(ferroc_global_test::beyond_address_space) == nullptr);
   CHECK(heap.allocate(16, 3 * 64) == nullptr); // not a power of two
   heap.deallocate(p);
   heap.deallocate(q);
@@ -40,7 +42,7 @@ TEST_CASE("Global::allocate is try_allocate under its old name", "[deprecated]")
   void* p = ferroc::DefaultGlobal::allocate(100);
   REQUIRE(p != nullptr);
   CHECK(ferroc::DefaultGlobal::usable_size(p) >= 100);
-  CHECK(ferroc::DefaultGlobal::allocate(std::size_t{1} << 62) == nullptr);
+  CHECK(ferroc::DefaultGlobal::allocate(ferroc_global_test::beyond_address_space) == nullptr);
   ferroc::DefaultGlobal::deallocate(p);
 }
 

@@ -110,11 +110,14 @@ TEST_CASE("pmr: allocate and deallocate through the resource", "[global][pmr]") 
   r->deallocate(b, 0);
 
   // Failure throws (memory_resource::allocate never returns null) ...
-  CHECK_THROWS_AS(r->allocate(std::size_t{1} << 50), std::bad_alloc);
-  CHECK_THROWS_AS(r->allocate(std::numeric_limits<std::size_t>::max() / 2, 64), std::bad_alloc);
+  CHECK_THROWS_AS(r->allocate(ferroc_global_test::beyond_address_space), std::bad_alloc);
+  CHECK_THROWS_AS(r->allocate(std::max(std::numeric_limits<std::size_t>::max() / 2,
+                                       ferroc_global_test::beyond_address_space),
+                              64),
+                  std::bad_alloc);
   // ... while the non-throwing calls answer nullptr.
   ferroc::Ferroc& f = ferroc::Ferroc::instance();
-  CHECK(f.try_allocate(std::size_t{1} << 50) == nullptr);
+  CHECK(f.try_allocate(ferroc_global_test::beyond_address_space) == nullptr);
 
   void* z = f.allocate_zeroed(1000);
   REQUIRE(z != nullptr);
@@ -278,7 +281,7 @@ TEST_CASE("pmr: heap_resource over one Heap", "[global][pmr][heap]") {
       CHECK(is_aligned(p, 256));
       res2.deallocate(p, 256, 256);
     }
-    CHECK_THROWS_AS(res.allocate(std::size_t{1} << 50), std::bad_alloc);
+    CHECK_THROWS_AS(res.allocate(ferroc_global_test::beyond_address_space), std::bad_alloc);
 
     // Over another Arenas: not equal.
     auto other = std::make_unique<ferroc::Arenas<ferroc::OsAlloc>>(ferroc::OsAlloc{});

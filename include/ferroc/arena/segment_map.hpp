@@ -18,7 +18,8 @@
 /// segments 2^26 of them, 8 MiB of zero-initialised storage of which only
 /// the pages for memory in use are ever touched (2^(45 - FERROC_SEGMENT_SHIFT)
 /// bytes in general, so it is off by default for segments below 1 MiB: 512
-/// MiB for 64 KiB segments). 0 leaves it out (a small target without an
+/// MiB for 64 KiB segments). On a 32-bit target it covers the whole 4 GiB
+/// address space in 128 bytes. 0 leaves it out (a small target without an
 /// MMU, say); membership tests then answer "ours" for every pointer, and
 /// the C API's `free` trusts every pointer it is given.
 #ifndef FERROC_SEGMENT_MAP
@@ -34,7 +35,10 @@ inline namespace FERROC_CONFIG_NS {
 namespace detail {
 
 #if FERROC_SEGMENT_MAP
-inline constexpr std::size_t map_address_bits = 48;
+// Pointers above 2^48 (a 52- or 57-bit address space, which Linux hands out
+// only to mmap calls that ask for it) are left outside: never ours.
+inline constexpr std::size_t map_address_bits =
+    sizeof(std::uintptr_t) * 8 < 48 ? sizeof(std::uintptr_t) * 8 : 48;
 inline constexpr std::size_t map_words =
     (std::size_t{1} << (map_address_bits - segment_shift)) / 64;
 

@@ -26,6 +26,7 @@
 /// between (the second free then frees the new owner's block), and writes
 /// past the end that skip the fill byte and land on another block.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -205,12 +206,17 @@ inline std::uint64_t link_key(void const* page) noexcept {
 
 inline constexpr unsigned link_rotation = 29;
 
+// A link rotates within a pointer's width: on 32-bit targets a 64-bit
+// rotation carried bits out of the stored word, and decoding failed.
 inline std::uintptr_t encode_link(void const* page, void const* next) noexcept {
-  return rotl64(reinterpret_cast<std::uintptr_t>(next) ^ link_key(page), link_rotation);
+  return std::rotl(reinterpret_cast<std::uintptr_t>(next) ^
+                       static_cast<std::uintptr_t>(link_key(page)),
+                   static_cast<int>(link_rotation));
 }
 
 inline void* decode_link(void const* page, std::uintptr_t stored) noexcept {
-  return reinterpret_cast<void*>(rotr64(stored, link_rotation) ^ link_key(page));
+  return reinterpret_cast<void*>(std::rotr(stored, static_cast<int>(link_rotation)) ^
+                                 static_cast<std::uintptr_t>(link_key(page)));
 }
 
 // ---- the trailer of a checked block ----------------------------------------

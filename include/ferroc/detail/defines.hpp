@@ -45,6 +45,14 @@
 #define FERROC_SPIN_PAUSE() _mm_pause()
 #elif defined(__aarch64__)
 #define FERROC_SPIN_PAUSE() __asm__ __volatile__("yield")
+#elif defined(__powerpc__) || defined(__powerpc64__)
+// The "low priority" hint of POWER (Linux's HMT_low): the spinning hardware
+// thread gives its core's resources to the others.
+#define FERROC_SPIN_PAUSE() __asm__ __volatile__("or 27,27,27")
+#elif defined(__riscv)
+// PAUSE (Zihintpause), spelled as its encoding so that assemblers without
+// the extension take it; a core without it runs a fence that orders nothing.
+#define FERROC_SPIN_PAUSE() __asm__ __volatile__(".4byte 0x100000F")
 #else
 #define FERROC_SPIN_PAUSE() ((void)0)
 #endif

@@ -88,7 +88,7 @@ FERROC_COLD inline void invalid_free(Fault f, void const* p) noexcept {
 /// The bytes of the region of address space, reserved inaccessible, that
 /// the C API's malloc(0) hands out unique 16-byte steps of (see
 /// c_api::malloc): a read or write of a zero-size block faults. 4 MiB:
-/// 262,144 blocks, then malloc(0) gives ordinary blocks. Free checks only.
+/// 262,143 blocks, then malloc(0) gives ordinary blocks. Free checks only.
 inline constexpr std::size_t zero_size_region_bytes = std::size_t{4} << 20;
 // The region's start (0: not reserved yet) and the offset of the next block.
 // acquire/release: the start is published once, after the reservation.

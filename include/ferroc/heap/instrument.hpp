@@ -20,9 +20,10 @@ namespace ferroc {
 inline namespace FERROC_CONFIG_NS {
 namespace detail {
 
-/// Larger requests fail at once on the instrumented path (far beyond any
-/// memory; it keeps the additions below from overflowing).
-inline constexpr std::size_t max_instrumented_size = std::size_t{1} << 62;
+/// Larger requests fail at once on the instrumented path, as they do on
+/// every other (alloc_size_max, half the address space on any target); it
+/// keeps the additions below from overflowing.
+inline constexpr std::size_t max_instrumented_size = alloc_size_max;
 
 /// The size to ask the raw allocation for, so that `size` bytes, the fill
 /// byte and the trailer fit (at most max_instrumented_size).
