@@ -18,8 +18,6 @@
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
-
-#include <psapi.h>
 #else
 #include <unistd.h>
 #endif
@@ -57,6 +55,8 @@
 #ifndef FERROC_TEST_EMULATED
 #define FERROC_TEST_EMULATED 0
 #endif
+
+#include "resident.hpp"
 
 namespace ferroc_test {
 
@@ -164,35 +164,7 @@ private:
   std::uint64_t state_[4]{};
 };
 
-#if defined(_WIN32)
-// Resident set size of this process in bytes (its working set, which
-// K32GetProcessMemoryInfo of kernel32 reports without psapi.dll), or 0 when
-// it cannot be read.
-inline std::size_t resident_bytes() noexcept {
-  PROCESS_MEMORY_COUNTERS counters{};
-  counters.cb = sizeof counters;
-  if (::K32GetProcessMemoryInfo(::GetCurrentProcess(), &counters, sizeof counters) == 0)
-    return 0;
-  return counters.WorkingSetSize;
-}
-#else
-// Resident set size of this process in bytes (Linux /proc/self/statm), or 0
-// when it cannot be read.
-inline std::size_t resident_bytes() {
-  std::FILE* file = std::fopen("/proc/self/statm", "r");
-  if (file == nullptr) {
-    return 0;
-  }
-  unsigned long long total_pages = 0;
-  unsigned long long resident_pages = 0;
-  const int read = std::fscanf(file, "%llu %llu", &total_pages, &resident_pages);
-  std::fclose(file);
-  if (read != 2) {
-    return 0;
-  }
-  return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-#endif
+using ferroc_resident::resident_bytes;
 
 inline bool is_aligned(const void* p, std::size_t align) noexcept {
   return (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;

@@ -30,6 +30,8 @@
 #define FERROC_STRESS_SANITIZED 0
 #endif
 
+#include "../resident.hpp"
+
 namespace ferroc_stress {
 
 inline constexpr std::size_t KiB = std::size_t{1} << 10;
@@ -178,19 +180,6 @@ inline bool check_segments_returned(char const* who) noexcept {
   return true;
 }
 
-// Resident set size of this process in bytes (Linux /proc/self/statm), or 0
-// when it cannot be read.
-inline std::size_t resident_bytes() noexcept {
-  std::FILE* file = std::fopen("/proc/self/statm", "r");
-  if (file == nullptr)
-    return 0;
-  unsigned long long total_pages = 0;
-  unsigned long long resident_pages = 0;
-  int const read = std::fscanf(file, "%llu %llu", &total_pages, &resident_pages);
-  std::fclose(file);
-  if (read != 2)
-    return 0;
-  return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
+using ferroc_resident::resident_bytes;
 
 } // namespace ferroc_stress
