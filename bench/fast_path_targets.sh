@@ -14,6 +14,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/build/fast-path}"
+mkdir -p "$out"
 
 # name|toolchain file ("-": native)|objdump|library|symbols
 targets=(
