@@ -151,7 +151,7 @@ public:
 private:
   int fd_;
   std::size_t len_ = 0;
-  char buf_[4096];
+  char buf_[4096]; // text waiting for a write: a buffer's size, no page's
 };
 
 /// Bytes as a short human-readable string ("512 B", "4.0 MiB") in `out`.

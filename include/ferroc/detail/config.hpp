@@ -228,7 +228,8 @@ inline constexpr std::size_t huge_align_max =
     static_cast<std::size_t>(std::uint64_t{1} << (sizeof(std::size_t) >= 8 ? 40 : 30));
 
 // Blocks of fresh pages are threaded onto the free list this many bytes at a
-// time, so a new page touches about one OS page per refill, not all of it.
+// time, so a refill touches about one layout page of a new page, not all of
+// it (a part of one where the OS page is 16 or 64 KiB).
 inline constexpr std::size_t extend_bytes = 4 * 1024;
 inline constexpr std::size_t extend_min_blocks = 4;
 
