@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
   }
 
   ferroc::Arenas arenas{ferroc::OsAlloc{}}; // thread-safe: share it between threads
-  ferroc::Context cx{arenas};                 // one per thread
-  ferroc::Heap heap{cx};                      // one per thread
+  ferroc::Context cx{arenas};               // one per thread
+  ferroc::Heap heap{cx};                    // one per thread
 
   // Manual allocation: 100 bytes, 64-byte aligned.
   void* raw = heap.try_allocate(100, 64);
