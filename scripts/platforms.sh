@@ -94,7 +94,17 @@ run_platform() {
       # Wine keeps its prefix (its Windows installation) in the build tree,
       # made on the first run; its debug channels are noise in the logs.
       case "$toolchain" in
-      *-mingw32) env=(WINEPREFIX="$root/$dir/wine-prefix" WINEDEBUG=-all) ;;
+      *-mingw32)
+        env=(WINEPREFIX="$root/$dir/wine-prefix" WINEDEBUG=-all)
+        # Made before the tests: two programs started at once in a prefix
+        # that does not exist yet both make it, each with its own server
+        # directory, and the one whose name is not kept cannot connect.
+        env "${env[@]}" wineboot --init && env "${env[@]}" wineserver --wait || {
+          record "$label" "FAILED (wine prefix)" "-" "$start"
+          status=1
+          continue
+        }
+        ;;
       esac
     else
       env=(QEMU_PAGESIZE=$((page * 1024)))

@@ -7,10 +7,13 @@
 #   cmake -S . -B build/windows \
 #         -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/x86_64-w64-mingw32.cmake
 #   cmake --build build/windows -j2
-#   WINEDEBUG=-all ctest --test-dir build/windows
+#   wineboot --init && wineserver --wait
+#   WINEDEBUG=-all ctest --test-dir build/windows -j2
 #
 # (Debian: g++-mingw-w64-x86-64-posix and wine. WINEPREFIX chooses Wine's
-# configuration folder as usual; its first start sets it up and takes a while.)
+# configuration folder as usual. wineboot makes it before the tests: programs
+# started in parallel in a folder that does not exist yet race to make it, and
+# the loser cannot reach Wine's server.)
 #
 # Everything is linked with -static: the C and C++ runtimes and winpthreads go
 # into each executable and into ferroc.dll, so a program runs where it is
