@@ -368,9 +368,12 @@ TEST_CASE("huge blocks taken again after a purge find their slots kept, until hu
   constexpr std::size_t block = 8 * MiB; // 3 slots of 4 MiB with its header
   constexpr std::size_t block_slots_bytes = 12 * MiB;
   // Purge rounds, one delay apart: a released slot goes at the second.
+  // The arenas read a coarse clock (4 ms ticks on most Linux kernels, 10 ms
+  // on some): a call sooner than the delay plus a tick after the deadline
+  // was set may find the round not due yet (at 3 ms, 1 run in 100 failed).
   auto rounds = [&](int count) {
     for (int i = 0; i < count; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      std::this_thread::sleep_for(std::chrono::milliseconds(12));
       arenas.purge();
     }
   };

@@ -146,7 +146,9 @@ public:
   /// How long released slots stay committed before they are decommitted
   /// (0: at once). Defaults to FERROC_PURGE_DELAY_MS; only bases that can
   /// decommit use it. Takes effect for slots released from now on (free
-  /// pages of segments in use wait four times as long). Any thread.
+  /// pages of segments in use wait four times as long). The delay is read
+  /// on a coarse clock: a round can come up to one tick of it late (4 ms on
+  /// most Linux kernels). Any thread.
   void set_purge_delay_ms(std::uint32_t ms) noexcept {
     // relaxed: a setting; a slot released with the old value keeps it.
     purge_delay_ns_.store(std::int64_t{ms} * 1'000'000, detail::memory_order_relaxed);
