@@ -8,13 +8,7 @@
 #include <cstdio>
 
 #if defined(_WIN32)
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "ferroc/detail/windows.hpp"
 
 #include <psapi.h>
 #endif

@@ -27,13 +27,7 @@
 #include "test_util.hpp"
 
 #if defined(_WIN32)
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "ferroc/detail/windows.hpp"
 #else
 #include <unistd.h>
 #endif

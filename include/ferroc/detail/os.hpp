@@ -9,22 +9,13 @@
 /// entropy and an inaccessible reservation. POSIX and Windows; nothing here
 /// allocates, so all of it may run inside the allocator.
 ///
-/// On Windows this includes <windows.h> with WIN32_LEAN_AND_MEAN and
-/// NOMINMAX (as most libraries that include it from a header do): a program
-/// that wants the whole of <windows.h>, or its min and max macros, includes
-/// it before Ferroc.
+/// On Windows it includes <windows.h> (see ferroc/detail/windows.hpp).
 
 #include <cstddef>
 #include <cstdint>
 
 #if defined(_WIN32)
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#include <windows.h>
+#include "ferroc/detail/windows.hpp"
 
 #include <io.h>
 #else

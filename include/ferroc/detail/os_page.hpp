@@ -17,13 +17,7 @@
 #include "ferroc/detail/config.hpp"
 
 #if defined(_WIN32)
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#include <windows.h>
+#include "ferroc/detail/windows.hpp"
 #elif __has_include(<unistd.h>)
 #include <unistd.h>
 #define FERROC_HAS_SYSCONF 1
