@@ -6,13 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#if !defined(_WIN32)
-#include <unistd.h>
-#endif
 
 // FERROC_TEST_SANITIZED is 1 when the tests are built with AddressSanitizer,
 // ThreadSanitizer or MemorySanitizer: they shadow and quarantine memory, so

@@ -7,12 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
-
-#if !defined(_WIN32)
-#include <unistd.h>
-#endif
 
 // FERROC_GLOBAL_TEST_SANITIZED is 1 under AddressSanitizer, ThreadSanitizer
 // or MemorySanitizer: they shadow and quarantine memory, so resident-set

@@ -13,8 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <unistd.h>
-
 // FERROC_STRESS_SANITIZED is 1 under AddressSanitizer, ThreadSanitizer or
 // MemorySanitizer: they shadow and quarantine memory, so resident-set
 // measurements say little about the allocator then.
